@@ -1,0 +1,20 @@
+"""The one error type of the URL fetchers (shared by the SSRF guard and every scheme)."""
+
+from __future__ import annotations
+
+
+class FetchError(Exception):
+    """A URL fetch that failed, with a machine ``code`` and a ``message`` a user understands.
+
+    Codes: ``bad_url``, ``url_scheme_not_allowed``, ``address_not_allowed``, ``resolve_failed``,
+    ``connect_failed``, ``timeout``, ``too_large``, ``http_error``, ``not_found``, ``auth_failed``,
+    ``too_many_redirects``, ``transfer_failed``.
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+    def __repr__(self) -> str:
+        return f"FetchError({self.code!r}, {self.message!r})"

@@ -1,0 +1,129 @@
+#!/usr/bin/env python3
+"""Generate templates/namelist/registry-<version>.yaml: every namelist variable WRF 3.8.1 / 3.9 reads, by group.
+
+Source (default): scripts/namelist_registry_v3.9.txt, a transcription of the ``rconfig ... namelist,<group>``
+lines of the WRF V3.9 Registry (see the header of that file for the exact stored copies used), plus
+  * the stream variables that tools/gen_streams.c writes into io_boilerplate_temporary.inc
+    (auxhist1..24 and auxinput1..24 × 22 names each, and override_restart_timers),
+  * &namelist_quilt and &logging, which wrf.exe reads outside the Registry (facts 3.1).
+With ``--registry-dir WRF/Registry`` the rconfig lines are parsed from a real WRF checkout instead.
+
+3.8.1 = 3.9 minus the variables wrf-source-facts.md §3.4 lists as "added in V3.9", plus afwa_hailcast_opt
+(&afwa), which 3.9 removed. Run:  python scripts/gen_namelist_registry.py  (rewrites both YAML files).
+"""
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TRANSCRIPT = ROOT / "scripts" / "namelist_registry_v3.9.txt"
+OUT_DIR = ROOT / "templates" / "namelist"
+TYPES = {"i": "integer", "r": "real", "l": "logical", "c": "character"}
+ENTRIES = {"1": "1", "D": "max_domains", "N": "array"}
+
+# wrf-source-facts.md §3.4 "added in V3.9" (namelist ones only; bucketf_opt/spp_on are derived)
+ADDED_IN_39 = {
+    "time_control": ["diurnal_diag", "mean_diag", "mean_diag_interval", "mean_diag_interval_d",
+                     "mean_diag_interval_h", "mean_diag_interval_m", "mean_diag_interval_mo",
+                     "mean_diag_interval_s", "mean_freq", "mean_interval"],
+    "physics": ["dm_has_traj", "hailcast_opt", "physics_suite"],
+    "dynamics": ["etac", "hybrid_opt", "max_rot_angle_gwd"],
+    "domains": ["num_wif_levels", "wif_input_opt"],
+    "stoch": ["gridpt_stddev_spp_conv", "gridpt_stddev_spp_lsm", "gridpt_stddev_spp_pbl", "hrrr_cycling",
+              "iseed_spp_conv", "iseed_spp_lsm", "iseed_spp_pbl", "lengthscale_spp_conv",
+              "lengthscale_spp_lsm", "lengthscale_spp_pbl", "spp", "spp_conv", "spp_lsm", "spp_pbl",
+              "stddev_cutoff_spp_conv", "stddev_cutoff_spp_lsm", "stddev_cutoff_spp_pbl",
+              "timescale_spp_conv", "timescale_spp_lsm", "timescale_spp_pbl", "vertstruc_spp_conv",
+              "vertstruc_spp_lsm", "vertstruc_spp_pbl"],
+}
+REMOVED_IN_39 = {"afwa": {"afwa_hailcast_opt": "integer:max_domains"}}
+
+NON_REGISTRY = {  # frame/module_io_quilt_old.F:2592, frame/module_wrf_error.F:87-105 (facts 3.1)
+    "namelist_quilt": {"nio_tasks_per_group": "integer:1", "nio_groups": "integer:1", "poll_servers": "logical:1"},
+    "logging": {"buffer_size": "integer:1", "compute_tasks_silent": "logical:1",
+                "io_servers_silent": "logical:1", "stderr_logging": "integer:1"},
+}
+
+
+def stream_variables() -> dict[str, str]:
+    """The per-stream rconfigs gen_streams.c generates (identical in 3.8.1 and 3.9, facts 3.1)."""
+    out = {"override_restart_timers": "logical:1"}
+    for kind in ("auxhist", "auxinput"):
+        for n in range(1, 25):
+            s = f"{kind}{n}"
+            out[f"{s}_inname"] = "character:1"
+            out[f"{s}_outname"] = "character:1"
+            for what in ("interval", "begin", "end"):
+                for unit in ("_y", "_d", "_h", "_m", "_s", ""):
+                    out[f"{s}_{what}{unit}"] = "integer:max_domains"
+            out[f"io_form_{s}"] = "integer:1"
+            out[f"frames_per_{s}"] = "integer:max_domains"
+    return out
+
+
+def read_transcript(path: Path) -> dict[str, dict[str, str]]:
+    """Parse the `<group> <name> <type> <entries>` transcription."""
+    groups: dict[str, dict[str, str]] = {}
+    for line in path.read_text().splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        group, name, typ, entries = line.split()
+        groups.setdefault(group, {})[name.lower()] = f"{TYPES[typ]}:{ENTRIES[entries]}"
+    return groups
+
+
+RCONFIG = re.compile(r"^\s*rconfig\s+(\w+)\s+(\w+)\s+namelist,(\w+)\s+(\S+)", re.IGNORECASE)
+
+
+def read_registry_dir(directory: Path) -> dict[str, dict[str, str]]:
+    """Parse rconfig lines of a real WRF Registry directory (ignores ifdef: EM core assumed)."""
+    groups: dict[str, dict[str, str]] = {}
+    for path in sorted(directory.glob("Registry.EM_COMMON")) + sorted(directory.glob("registry.*")):
+        for line in path.read_text(errors="replace").splitlines():
+            m = RCONFIG.match(line)
+            if m:
+                typ, name, group, entries = m.groups()
+                ent = entries if entries in ("1", "max_domains") else "array"
+                groups.setdefault(group.lower(), {})[name.lower()] = f"{typ.lower()}:{ent}"
+    return groups
+
+
+def dump(version: str, groups: dict[str, dict[str, str]], source: str) -> str:
+    """YAML text, written by hand so the file needs no YAML library to be produced."""
+    lines = [f"# GENERATED by scripts/gen_namelist_registry.py - do not edit. Source: {source}",
+             f'version: "{version}"', "groups:"]
+    for group in sorted(groups):
+        lines.append(f"  {group}:")
+        for name in sorted(groups[group]):
+            lines.append(f"    {name}: {groups[group][name]}")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--registry-dir", type=Path, help="WRF V3.9 Registry/ directory to parse instead")
+    args = parser.parse_args()
+    if args.registry_dir:
+        v39, source = read_registry_dir(args.registry_dir), str(args.registry_dir)
+    else:
+        v39, source = read_transcript(TRANSCRIPT), TRANSCRIPT.name
+    v39.setdefault("time_control", {}).update(stream_variables())
+    for group, names in NON_REGISTRY.items():
+        v39.setdefault(group, {}).update(names)
+    v381 = {g: dict(names) for g, names in v39.items()}
+    for group, names in ADDED_IN_39.items():
+        for name in names:
+            v381[group].pop(name, None)
+    for group, names in REMOVED_IN_39.items():
+        v381.setdefault(group, {}).update(names)
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    (OUT_DIR / "registry-3.9.yaml").write_text(dump("3.9", v39, source))
+    (OUT_DIR / "registry-3.8.1.yaml").write_text(dump("3.8.1", v381, source + " minus facts 3.4 additions"))
+    for version, groups in (("3.9", v39), ("3.8.1", v381)):
+        print(version, {g: len(n) for g, n in sorted(groups.items())})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,171 @@
+"""End to end on the real Slurm with the WRF emulator under srun/OpenMPI: create, upload, setup, start, poll
+until done (Python client and curl), MPI across ranks and nodes, failure classification, stop."""
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from cloudrun import Cloudrun
+from tests.factory import make_ideal_case
+from tests.servers import DAEMON_TEST_ENV, ApiServer, DaemonProcess, Deployment, wait_for
+from tests.slurm_fixtures import slurm_cluster  # noqa: F401  (session fixture: scripts/slurm-up)
+
+pytestmark = pytest.mark.slurm
+SHORT_RUN = {"time_control": {"run_minutes": 6, "history_interval": 2, "restart_interval": 4}}
+EXPECTED_WRFOUT = [f"wrfout_d01_0001-01-01_00:0{m}:00" for m in (0, 2, 4, 6)]
+
+
+@pytest.fixture(scope="module")
+def stack(slurm_cluster: dict, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ApiServer, DaemonProcess]]:  # noqa: F811
+    root = tmp_path_factory.mktemp("exec")
+    dep = Deployment(root, f"sqlite:///{root / 'cloudrun.db'}", dict(DAEMON_TEST_ENV))
+    dep.cli("db", "upgrade")
+    api = ApiServer(dep).start()
+    daemon = DaemonProcess(dep).start()
+    yield api, daemon
+    daemon.stop()
+    api.stop()
+
+
+@pytest.fixture(scope="module")
+def case(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_ideal_case(tmp_path_factory.mktemp("ideal"))["wrfinput_d01"]
+
+
+def storage(api: ApiServer) -> Path:
+    return Path(api.deployment.env()["CLOUDRUN_STORAGE_ROOT"])
+
+
+def ready_run(api: ApiServer, token: str, case: Path, version: str = "3.9", fail: dict | None = None) -> str:
+    """A run set up for a 6-model-minute ideal case (30 steps), optionally told to fail."""
+    h = {"Authorization": f"Bearer {token}"}
+    run = httpx.post(f"{api.url}/wrf", headers=h, data={"version": version}).json()
+    with open(case, "rb") as fh:
+        assert httpx.post(f"{api.url}/wrf/{run['id']}/upload", headers=h, files={"file": ("wrfinput_d01", fh)}).status_code == 201
+    r = httpx.post(f"{api.url}/wrf/{run['id']}/setup", headers=h, json={"namelist": SHORT_RUN})
+    assert r.status_code == 200, r.text
+    if fail:
+        (storage(api) / "runs" / run["id"] / "emulator.fail").write_text(json.dumps(fail))
+    return run["id"]
+
+
+def get(api: ApiServer, token: str, run_id: str) -> dict:
+    return httpx.get(f"{api.url}/wrf/{run_id}", headers={"Authorization": f"Bearer {token}"}).json()
+
+
+def events(api: ApiServer, token: str, run_id: str) -> list[tuple[str, str | None, str | None]]:
+    rows = httpx.get(f"{api.url}/wrf/{run_id}/events", headers={"Authorization": f"Bearer {token}"}).json()
+    return [(e["action"], e["from_status"], e["to_status"]) for e in rows]
+
+
+def final(api: ApiServer, token: str, run_id: str, timeout: float = 150) -> dict:
+    return wait_for(lambda: (r := get(api, token, run_id))["status"] in ("done", "error", "stopped") and r,
+                    f"run {run_id} to finish", timeout)
+
+
+def test_python_client_end_to_end(stack: tuple[ApiServer, DaemonProcess], case: Path) -> None:
+    api, _ = stack
+    token = api.deployment.create_user_token("ada")
+    client = Cloudrun(token, url=api.url)
+    run = client.create_run(model="wrf", version="3.9")
+    run.upload(file=str(case), progress=False)
+    run.setup(namelist=SHORT_RUN)
+    assert run.status == "ready" and run.compute_options
+    assert run.build == {"label": "emulator", "emulator": True}
+    run.start(cores=2)
+    seen: list[float] = []
+
+    def finished() -> bool:
+        run.refresh()
+        if run.percent_complete is not None:
+            seen.append(run.percent_complete)
+        return run.status in ("done", "error")
+
+    wait_for(finished, "the run to finish", 150, every=0.2)
+    assert run.status == "done", run.error
+    assert run.percent_complete == 100.0 and run.remaining_time == 0
+    assert any(0 < p < 100 for p in seen), seen
+    names = {f["filename"] for f in run.output_files}
+    assert set(EXPECTED_WRFOUT) <= names
+    assert {"rsl.out.0000", "rsl.out.0001", "rsl.error.0000", "rsl.error.0001"} <= names  # both ranks
+    assert run.job["state"] == "COMPLETED" and run.job["exit_code"] == "0" and run.job["ntasks"] == 2
+    moves = events(api, token, run.id)
+    assert [m for m in moves if m[1] != m[2]] == [
+        ("create", None, "created"), ("setup", "created", "ready"), ("start", "ready", "starting"),
+        ("job_running", "starting", "active"), ("job_done", "active", "done")]
+    assert ("upload", "created", "created") in moves and ("submit", "starting", "starting") in moves
+
+
+def test_curl_end_to_end_on_two_nodes(stack: tuple[ApiServer, DaemonProcess], case: Path) -> None:
+    api, _ = stack
+    token = api.deployment.create_user_token("bea")
+    env = {"token": token, "PATH": "/usr/bin:/bin"}
+
+    def curl(*args: str) -> dict:
+        proc = subprocess.run(["curl", "-sS", "-H", f"Authorization: Bearer {token}", *args], env=env,
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        return json.loads(proc.stdout)
+
+    run = curl("-X", "POST", f"{api.url}/wrf", "-F", "version=3.8.1")
+    rid = run["id"]
+    curl("-X", "POST", f"{api.url}/wrf/{rid}/upload", "-F", f"file=@{case}")
+    ready = curl("-X", "POST", f"{api.url}/wrf/{rid}/setup", "-H", "content-type: application/json",
+                 "-d", json.dumps({"namelist": SHORT_RUN}))
+    four = [o for o in ready["compute_options"] if o["cores"] == 4]
+    assert four and four[0]["nodes"] == 2
+    assert curl("-X", "POST", f"{api.url}/wrf/{rid}/start", "-F", "cores=4")["status"] == "starting"
+    percents = []
+
+    def done() -> dict | None:
+        r = curl(f"{api.url}/wrf/{rid}")
+        percents.append(r["percent_complete"])
+        return r if r["status"] in ("done", "error") else None
+
+    result = wait_for(done, "the curl run to finish", 150, every=0.2)
+    assert result["status"] == "done", result["error"]
+    assert sorted(result["job"]["nodes"]) == ["node1", "node2"]  # the 2-node job landed on both slurmd nodes
+    assert any(p is not None and 0 < p < 100 for p in percents)
+    rsl = sorted(p.name for p in (storage(api) / "runs" / rid).glob("rsl.error.*"))
+    assert rsl == [f"rsl.error.000{i}" for i in range(4)]
+
+
+FAILURES = {
+    "fatal": ({"mode": "fatal", "step": 5, "message": "module_emulated: injected fatal for the test"}, "wrf_fatal"),
+    "cfl": ({"mode": "cfl", "step": 8}, "cfl"),
+    "no_success": ({"mode": "no_success"}, "wrf_incomplete"),
+}
+
+
+def test_failures_are_classified(stack: tuple[ApiServer, DaemonProcess], case: Path) -> None:
+    api, _ = stack
+    token = api.deployment.create_user_token("cyd")
+    h = {"Authorization": f"Bearer {token}"}
+    runs = {name: ready_run(api, token, case, fail=spec) for name, (spec, _) in FAILURES.items()}
+    runs["hang"] = ready_run(api, token, case, fail={"mode": "hang", "step": 3})
+    runs["outside_cancel"] = ready_run(api, token, case, fail={"mode": "hang", "step": 3})
+    runs["user_stop"] = ready_run(api, token, case, fail={"mode": "hang", "step": 3})
+    for rid in runs.values():
+        assert httpx.post(f"{api.url}/wrf/{rid}/start", headers=h, data={"cores": "1"}).status_code == 202
+    for name in ("outside_cancel", "user_stop"):
+        wait_for(lambda n=name: get(api, token, runs[n])["status"] == "active", f"{name} to run", 90)
+    job_id = get(api, token, runs["outside_cancel"])["job"]["job_id"]
+    subprocess.run(["scancel", job_id], check=True, timeout=30)
+    assert httpx.post(f"{api.url}/wrf/{runs['user_stop']}/stop", headers=h).status_code == 202
+
+    for name, (_, code) in FAILURES.items():
+        r = final(api, token, runs[name])
+        assert (r["status"], r["error"]["code"]) == ("error", code), (name, r["error"])
+    assert "injected fatal for the test" in final(api, token, runs["fatal"])["error"]["message"]
+    r = final(api, token, runs["outside_cancel"])
+    assert (r["status"], r["error"]["code"]) == ("error", "cancelled")
+    r = final(api, token, runs["user_stop"])
+    assert r["status"] == "stopped" and r["error"] is None and r["job"]["state"].startswith("CANCELLED")
+    # the hang runs into its Slurm time limit (1 minute; Slurm enforces it about 70-80 s after the start)
+    r = final(api, token, runs["hang"], timeout=240)
+    assert (r["status"], r["error"]["code"]) == ("error", "timeout"), r["error"]

@@ -1,0 +1,623 @@
+"""URL uploads against real servers on loopback: http.server, pyftpdlib, moto's S3 server; SSRF guard.
+
+Every outgoing connect of this process is observed through a Python audit hook (``socket.connect``):
+tests assert that a refused URL produced *no* connect at all, and, as a safety net, the hook blocks
+any connect to a non-loopback address so no test can ever send traffic off the machine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import logging
+import os
+import socket
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import unquote
+
+import boto3
+import pytest
+from moto.server import ThreadedMotoServer
+from pyftpdlib.authorizers import DummyAuthorizer
+from pyftpdlib.handlers import FTPHandler
+from pyftpdlib.servers import FTPServer
+
+from orchestrator.fetch.fetchers import FetchError, FetchSettings, derive_filename, fetch_url, validate_url
+from orchestrator.fetch.ssrf import check_address, resolve_and_check
+from orchestrator.store.uploads import AtomicFileWriter, UploadError
+
+MiB = 1024 * 1024
+LOOPBACK_ONLY = ("127.0.0.1/32",)
+
+# --------------------------------------------------------------------------- connect observer
+_CONNECTS: list[str] = []
+_OBSERVE = threading.Event()
+
+
+def _audit(event: str, args: tuple) -> None:
+    if event != "socket.connect" or not _OBSERVE.is_set():
+        return
+    addr = args[1]
+    if not isinstance(addr, tuple):
+        return
+    host = str(addr[0]).split("%", 1)[0]
+    _CONNECTS.append(host)
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise ConnectionRefusedError(f"test safety net: connect to non-loopback {host} blocked")
+
+
+sys.addaudithook(_audit)
+
+
+@pytest.fixture(autouse=True)
+def connects():
+    """The list of addresses this test connected to (only observed while the test runs)."""
+    _CONNECTS.clear()
+    _OBSERVE.set()
+    yield _CONNECTS
+    _OBSERVE.clear()
+
+
+def settings(**kw) -> FetchSettings:
+    base = dict(max_bytes=8 * MiB, connect_timeout=5.0, read_timeout=5.0, total_timeout=30.0,
+                max_redirects=5, allowlist=LOOPBACK_ONLY)
+    base.update(kw)
+    return FetchSettings(**base)
+
+
+def temps(directory: Path) -> list[Path]:
+    return [p for p in directory.iterdir() if p.name.startswith(".upload-")]
+
+
+class Canary:
+    """A listening socket nobody should reach: the kernel queues any connect, accept() reveals it."""
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self.sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        self.sock.bind((host, 0))
+        self.sock.listen(16)
+        self.sock.setblocking(False)
+        self.port = self.sock.getsockname()[1]
+
+    def connections(self) -> int:
+        n = 0
+        for _ in range(100):
+            try:
+                conn, _ = self.sock.accept()
+            except BlockingIOError:
+                break
+            conn.close()
+            n += 1
+        return n
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture
+def canary():
+    c = Canary()
+    yield c
+    c.close()
+
+
+# --------------------------------------------------------------------------- http.server
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def _send(self, code: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
+        self.send_response(code)
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        if "Content-Length" not in (headers or {}):
+            self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:  # noqa: C901 - a small router
+        srv = self.server
+        srv.hits.append((self.path, self.headers.get("Host")))
+        path, _, query = self.path.partition("?")
+        stop: threading.Event = srv.stop
+        try:
+            if path.startswith("/files/"):
+                data = srv.files.get(path[len("/files/"):])
+                self._send(404, b"no such file") if data is None else self._send(200, data)
+            elif path.startswith("/redirect/"):
+                _, _, n, name = path.split("/", 3)
+                hops = int(n)
+                target = f"/redirect/{hops - 1}/{name}" if hops > 1 else f"/files/{name}"
+                self._send((301, 302, 307, 308)[hops % 4], headers={"Location": target})
+            elif path == "/loop":
+                self._send(302, headers={"Location": "/loop"})
+            elif path == "/to":
+                self._send(302, headers={"Location": unquote(query)})
+            elif path.startswith("/status/"):
+                self._send(int(path.rsplit("/", 1)[1]), b"status page")
+            elif path == "/huge-length":
+                self._send(200, b"x" * 1000, headers={"Content-Length": str(10**12)})
+            elif path == "/short":
+                self._send(200, b"y" * 500, headers={"Content-Length": "1000"})
+                self.close_connection = True
+            elif path == "/endless":  # no Content-Length, close-delimited, until the client gives up
+                self.send_response(200)
+                self.send_header("Connection", "close")
+                self.end_headers()
+                block = b"e" * 65536
+                for _ in range(4096):  # ≤ 256 MiB, then stop by itself
+                    if stop.is_set():
+                        break
+                    self.wfile.write(block)
+                self.close_connection = True
+            elif path == "/slow":  # trickles forever-ish: only the total time cap stops it
+                self.send_response(200)
+                self.send_header("Content-Length", str(MiB))  # never reached: ≤ 100 kB are sent
+                self.end_headers()
+                for _ in range(1000):  # ≤ ~20 s
+                    if stop.wait(0.02):
+                        break
+                    self.wfile.write(b"s" * 100)
+                    self.wfile.flush()
+                self.close_connection = True
+            elif path == "/stall":  # a few bytes, then silence: the read timeout stops it
+                self.send_response(200)
+                self.send_header("Content-Length", "1000")
+                self.end_headers()
+                self.wfile.write(b"z" * 10)
+                self.wfile.flush()
+                stop.wait(20)
+                self.close_connection = True
+            else:
+                self._send(404)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+
+
+class HTTPServerThread:
+    def __init__(self, host: str) -> None:
+        self.server = ThreadingHTTPServer((host, 0), Handler)
+        self.server.daemon_threads = True
+        self.server.block_on_close = False
+        self.server.files = {}
+        self.server.hits = []
+        self.server.stop = threading.Event()
+        self.host, self.port = host, self.server.server_address[1]
+        self.base = f"http://{host}:{self.port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread.start()
+
+    @property
+    def files(self) -> dict[str, bytes]:
+        return self.server.files
+
+    @property
+    def hits(self) -> list[tuple[str, str]]:
+        return self.server.hits
+
+    def close(self) -> None:
+        self.server.stop.set()
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(10)
+
+
+@pytest.fixture
+def http_server():
+    srv = HTTPServerThread("127.0.0.1")
+    yield srv
+    srv.close()
+
+
+@pytest.fixture
+def http_server_alias():
+    """The same server on the loopback alias 127.0.0.2 (allow-listed alone in the redirect tests)."""
+    srv = HTTPServerThread("127.0.0.2")
+    yield srv
+    srv.close()
+
+
+# --------------------------------------------------------------------------- http tests
+def test_http_fetch_ok_hash_progress_host_header(http_server, tmp_path: Path, connects) -> None:
+    data = os.urandom(3 * MiB + 5)
+    http_server.files["wrfinput_d01"] = data
+    seen: list[int] = []
+    res = fetch_url(f"{http_server.base}/files/wrfinput_d01", tmp_path / "wrfinput_d01",
+                    settings=settings(), progress=seen.append)
+    assert (res.size, res.sha256, res.filename_hint) == (len(data), hashlib.sha256(data).hexdigest(), "wrfinput_d01")
+    assert (tmp_path / "wrfinput_d01").read_bytes() == data and temps(tmp_path) == []
+    assert seen and seen == sorted(seen) and seen[-1] == len(data)
+    assert http_server.hits[-1][1] == f"127.0.0.1:{http_server.port}"
+    assert set(connects) == {"127.0.0.1"}
+
+
+def test_http_allowlisted_name_connects_to_vetted_ip_with_original_host(http_server, tmp_path, connects) -> None:
+    http_server.files["f"] = b"abc"
+    res = fetch_url(f"http://localhost:{http_server.port}/files/f", tmp_path / "f",
+                    settings=settings(allowlist=("localhost",)))
+    assert res.size == 3
+    assert http_server.hits[-1][1] == f"localhost:{http_server.port}"  # Host header keeps the name
+    assert set(connects) == {"127.0.0.1"}  # the socket went to the address vetted once
+
+
+def test_http_failure_keeps_old_file_success_replaces(http_server, tmp_path: Path) -> None:
+    dest = tmp_path / "wrfbdy_d01"
+    dest.write_bytes(b"old good copy")
+    with pytest.raises(FetchError) as info:
+        fetch_url(f"{http_server.base}/files/missing", dest, settings=settings())
+    assert info.value.code == "not_found"
+    assert dest.read_bytes() == b"old good copy" and temps(tmp_path) == []
+    http_server.files["wrfbdy_d01"] = b"new copy"
+    fetch_url(f"{http_server.base}/files/wrfbdy_d01", dest, settings=settings())
+    assert dest.read_bytes() == b"new copy" and temps(tmp_path) == []
+
+
+def test_http_fetch_into_writer_is_not_committed(http_server, tmp_path: Path) -> None:
+    http_server.files["f"] = b"payload"
+    dest = tmp_path / "f"
+    with AtomicFileWriter(dest, max_bytes=MiB) as w:
+        res = fetch_url(f"{http_server.base}/files/f", w, settings=settings())
+        assert not dest.exists() and res.sha256 == hashlib.sha256(b"payload").hexdigest()
+        w.commit()
+    assert dest.read_bytes() == b"payload"
+
+
+def test_http_redirect_chain_followed(http_server, tmp_path: Path) -> None:
+    http_server.files["namelist.input"] = b"&time_control\n/\n"
+    res = fetch_url(f"{http_server.base}/redirect/4/namelist.input", tmp_path / "x", settings=settings())
+    assert res.size == 16 and res.filename_hint == "namelist.input"
+    assert [h[0] for h in http_server.hits][-5:] == [
+        "/redirect/4/namelist.input", "/redirect/3/namelist.input", "/redirect/2/namelist.input",
+        "/redirect/1/namelist.input", "/files/namelist.input"]
+
+
+@pytest.mark.parametrize("path", ["/redirect/4/f", "/loop"])
+def test_http_too_many_redirects(http_server, tmp_path: Path, path: str) -> None:
+    http_server.files["f"] = b"x"
+    with pytest.raises(FetchError) as info:
+        fetch_url(http_server.base + path, tmp_path / "f", settings=settings(max_redirects=2))
+    assert info.value.code == "too_many_redirects"
+    assert len(http_server.hits) == 3 and not (tmp_path / "f").exists()
+
+
+@pytest.mark.parametrize("target", ["ftp://127.0.0.1/x", "file:///etc/passwd", "gopher://127.0.0.1:70/x"])
+def test_http_redirect_to_other_scheme_refused(http_server, tmp_path: Path, target: str) -> None:
+    with pytest.raises(FetchError) as info:
+        fetch_url(f"{http_server.base}/to?{target}", tmp_path / "f", settings=settings())
+    assert info.value.code == "url_scheme_not_allowed"
+
+
+@pytest.mark.parametrize("status", [403, 500, 503])
+def test_http_error_status(http_server, tmp_path: Path, status: int) -> None:
+    with pytest.raises(FetchError) as info:
+        fetch_url(f"{http_server.base}/status/{status}", tmp_path / "f", settings=settings())
+    assert info.value.code == "http_error" and str(status) in info.value.message
+
+
+def test_http_huge_content_length_refused_early(http_server, tmp_path: Path) -> None:
+    with pytest.raises(FetchError) as info:
+        fetch_url(f"{http_server.base}/huge-length", tmp_path / "f", settings=settings(max_bytes=MiB))
+    assert info.value.code == "too_large" and str(10**12) in info.value.message
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_http_endless_stream_hits_size_cap(http_server, tmp_path: Path) -> None:
+    (tmp_path / "f").write_bytes(b"previous")
+    with pytest.raises(FetchError) as info:
+        fetch_url(f"{http_server.base}/endless", tmp_path / "f", settings=settings(max_bytes=2 * MiB))
+    assert info.value.code == "too_large"
+    assert (tmp_path / "f").read_bytes() == b"previous" and temps(tmp_path) == []
+
+
+def test_http_slow_response_hits_total_timeout(http_server, tmp_path: Path) -> None:
+    with pytest.raises(FetchError) as info:
+        fetch_url(f"{http_server.base}/slow", tmp_path / "f", settings=settings(read_timeout=5.0, total_timeout=1.0))
+    assert info.value.code == "timeout"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_http_stalled_response_hits_read_timeout(http_server, tmp_path: Path) -> None:
+    with pytest.raises(FetchError) as info:
+        fetch_url(f"{http_server.base}/stall", tmp_path / "f", settings=settings(read_timeout=0.5, total_timeout=60.0))
+    assert info.value.code == "timeout"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_http_truncated_body_is_not_kept(http_server, tmp_path: Path) -> None:
+    with pytest.raises(FetchError) as info:
+        fetch_url(f"{http_server.base}/short", tmp_path / "f", settings=settings())
+    assert info.value.code == "transfer_failed"
+    assert list(tmp_path.iterdir()) == []
+
+
+# --------------------------------------------------------------------------- SSRF
+REFUSED_HOSTS = ["10.0.0.1", "192.168.1.1", "172.16.0.1", "169.254.169.254", "224.0.0.1", "0.0.0.0",
+                 "100.64.0.1", "[::ffff:169.254.169.254]", "[fd00:ec2::254]", "[fe80::1]", "240.0.0.1"]
+
+
+@pytest.mark.parametrize("host", REFUSED_HOSTS)
+@pytest.mark.parametrize("scheme", ["http", "https", "ftp"])
+def test_ssrf_refused_before_any_connect(tmp_path: Path, connects, host: str, scheme: str) -> None:
+    with pytest.raises(FetchError) as info:
+        fetch_url(f"{scheme}://{host}/latest/meta-data/iam", tmp_path / "f", settings=settings(allowlist=()))
+    assert info.value.code == "address_not_allowed"
+    assert host.strip("[]").split("::ffff:")[-1] in info.value.message
+    assert connects == [] and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("template", ["http://127.0.0.1:{port}/x", "ftp://127.0.0.1:{port}/x",
+                                      "http://localhost:{port}/x", "http://2130706433:{port}/x",
+                                      "http://127.1:{port}/x", "http://[::ffff:127.0.0.1]:{port}/x"])
+def test_ssrf_loopback_and_names_resolving_to_it_refused(canary, tmp_path: Path, connects, template: str) -> None:
+    with pytest.raises(FetchError) as info:
+        fetch_url(template.format(port=canary.port), tmp_path / "f", settings=settings(allowlist=()))
+    assert info.value.code == "address_not_allowed" and "loopback" in info.value.message
+    assert connects == [] and canary.connections() == 0
+
+
+def test_ssrf_ipv6_loopback_refused(tmp_path: Path, connects) -> None:
+    canary6 = Canary("::1")
+    try:
+        with pytest.raises(FetchError) as info:
+            fetch_url(f"http://[::1]:{canary6.port}/x", tmp_path / "f", settings=settings(allowlist=()))
+        assert info.value.code == "address_not_allowed"
+        assert connects == [] and canary6.connections() == 0
+    finally:
+        canary6.close()
+
+
+@pytest.mark.parametrize("target", ["http://127.0.0.1:{port}/x", "http://localhost:{port}/x",
+                                    "http://169.254.169.254/latest/meta-data/", "https://10.0.0.1/x",
+                                    "http://[::1]:{port}/x"])
+def test_ssrf_redirect_to_disallowed_address_refused(http_server_alias, canary, tmp_path, connects, target) -> None:
+    """Only 127.0.0.2 is allow-listed; it redirects elsewhere; the next hop is refused before connecting."""
+    url = f"{http_server_alias.base}/to?{target.format(port=canary.port)}"
+    with pytest.raises(FetchError) as info:
+        fetch_url(url, tmp_path / "f", settings=settings(allowlist=("127.0.0.2/32",)))
+    assert info.value.code == "address_not_allowed"
+    assert len(http_server_alias.hits) == 1
+    assert set(connects) == {"127.0.0.2"} and canary.connections() == 0
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_ssrf_redirect_within_allowlist_followed(http_server_alias, http_server, tmp_path: Path) -> None:
+    http_server.files["f"] = b"ok"
+    url = f"{http_server_alias.base}/to?{http_server.base}/files/f"
+    res = fetch_url(url, tmp_path / "f", settings=settings(allowlist=("127.0.0.2/32", "127.0.0.1/32")))
+    assert res.size == 2
+
+
+def test_resolve_and_check_returns_vetted_addresses() -> None:
+    assert resolve_and_check("localhost", 80, ["127.0.0.0/8"]) == ["127.0.0.1"]
+    assert resolve_and_check("LOCALHOST.", 80, ["localhost"]) == ["127.0.0.1"]
+    with pytest.raises(FetchError) as info:
+        resolve_and_check("localhost", 80, ["127.0.0.2/32"])
+    assert info.value.code == "address_not_allowed" and "127.0.0.1" in info.value.message
+    with pytest.raises(FetchError) as info:
+        resolve_and_check("name.invalid", 80, [])
+    assert info.value.code == "resolve_failed"
+
+
+@pytest.mark.parametrize("ip, words", [
+    ("127.0.0.1", "loopback"), ("10.0.0.1", "private"), ("192.168.1.1", "private"), ("172.16.0.1", "private"),
+    ("169.254.169.254", "metadata"), ("169.254.1.1", "link-local"), ("::1", "loopback"), ("224.0.0.1", "multicast"),
+    ("ff02::1", "multicast"), ("0.0.0.0", "unspecified"), ("::", "unspecified"), ("100.64.0.1", "shared"),
+    ("240.0.0.1", "reserved"), ("255.255.255.255", "reserved"), ("fe80::1%eth0", "link-local"),
+    ("fc00::1", "private"), ("::ffff:10.0.0.1", "private"), ("64:ff9b::7f00:1", "loopback"),
+    ("2002:a9fe:a9fe::1", "metadata"), ("192.0.2.1", "documentation"),
+])
+def test_check_address_refuses(ip: str, words: str) -> None:
+    reason = check_address(ip, [])
+    assert reason is not None and words in reason
+
+
+def test_check_address_allows_public_and_allowlisted() -> None:
+    assert check_address("8.8.8.8", []) is None
+    assert check_address("2606:4700:4700::1111", []) is None
+    assert check_address("10.1.2.3", ["10.1.0.0/16"]) is None
+    assert check_address("::ffff:10.1.2.3", ["10.1.0.0/16"]) is None
+    assert check_address("10.2.0.1", ["10.1.0.0/16", "data.internal"]) is not None
+    assert check_address("not-an-ip", []) is not None
+
+
+# --------------------------------------------------------------------------- pure URL helpers
+@pytest.mark.parametrize("url, code", [
+    ("file:///etc/passwd", "url_scheme_not_allowed"), ("gopher://h/x", "url_scheme_not_allowed"),
+    ("javascript:alert(1)", "url_scheme_not_allowed"), ("dict://h:11211/", "url_scheme_not_allowed"),
+    ("//host/x", "url_scheme_not_allowed"), ("http://", "bad_url"), ("http://exa mple.com/x", "bad_url"),
+    ("http://h:99999/x", "bad_url"), ("s3:///key", "bad_url"), ("", "bad_url"), ("http://h/\r\nX: y", "bad_url"),
+])
+def test_validate_url_refuses(url: str, code: str) -> None:
+    with pytest.raises(FetchError) as info:
+        validate_url(url)
+    assert info.value.code == code
+
+
+@pytest.mark.parametrize("url, name", [
+    ("http://h/a/wrfinput_d01", "wrfinput_d01"), ("https://h/wrf%20bdy?x=1#y", "wrf bdy"),
+    ("ftp://h/pub/namelist.input;type=i", "namelist.input"), ("s3://bucket/dir/wrfbdy_d01", "wrfbdy_d01"),
+    ("s3://bucket/a%20b", "a%20b"),
+])
+def test_derive_filename(url: str, name: str) -> None:
+    assert derive_filename(url) == name
+
+
+@pytest.mark.parametrize("url", ["http://h/", "http://h", "http://h/..%2f..%2fetc%2fpasswd", "http://h/%2e%2e",
+                                 "http://h/.hidden", "http://h/a%00b", "http://h/x%2fy"])
+def test_derive_filename_refuses(url: str) -> None:
+    with pytest.raises(UploadError) as info:
+        derive_filename(url)
+    assert info.value.code == "bad_filename"
+
+
+# --------------------------------------------------------------------------- ftp (pyftpdlib)
+@pytest.fixture
+def ftp_server(tmp_path_factory: pytest.TempPathFactory):
+    logging.getLogger("pyftpdlib").setLevel(logging.WARNING)
+    root = tmp_path_factory.mktemp("ftp-root")
+    public, private = root / "public", root / "alice"
+    (public / "pub").mkdir(parents=True)
+    private.mkdir()
+    auth = DummyAuthorizer()
+    auth.add_anonymous(str(public))
+    auth.add_user("alice", "s3cr3t:@/", str(private), perm="elr")
+    handler = type("Handler", (FTPHandler,), {"authorizer": auth, "masquerade_address": "127.0.0.3"})
+    server = FTPServer(("127.0.0.1", 0), handler)
+    stop = threading.Event()
+
+    def run() -> None:
+        while not stop.is_set():
+            server.serve_forever(timeout=0.05, blocking=False, handle_exit=False)
+        server.close_all()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    server.public, server.private = public, private
+    server.port = server.address[1]
+    yield server
+    stop.set()
+    thread.join(10)
+
+
+def test_ftp_anonymous_pasv_address_ignored(ftp_server, tmp_path: Path, connects) -> None:
+    data = os.urandom(MiB + 3)
+    (ftp_server.public / "pub" / "wrfinput_d01").write_bytes(data)
+    res = fetch_url(f"ftp://127.0.0.1:{ftp_server.port}/pub/wrfinput_d01", tmp_path / "wrfinput_d01",
+                    settings=settings())
+    assert (res.size, res.sha256, res.filename_hint) == (len(data), hashlib.sha256(data).hexdigest(), "wrfinput_d01")
+    assert (tmp_path / "wrfinput_d01").read_bytes() == data
+    # The server's PASV reply named 127.0.0.3; the data connection still went to the vetted control host.
+    assert "127.0.0.3" not in connects and set(connects) == {"127.0.0.1"} and len(connects) >= 2
+
+
+def test_ftp_user_password(ftp_server, tmp_path: Path) -> None:
+    (ftp_server.private / "wrfbdy_d01").write_bytes(b"alice's data")
+    url = f"ftp://alice:s3cr3t%3A%40%2F@127.0.0.1:{ftp_server.port}/wrfbdy_d01"
+    res = fetch_url(url, tmp_path / "wrfbdy_d01", settings=settings())
+    assert res.size == 12 and (tmp_path / "wrfbdy_d01").read_bytes() == b"alice's data"
+
+
+def test_ftp_wrong_password(ftp_server, tmp_path: Path) -> None:
+    with pytest.raises(FetchError) as info:
+        fetch_url(f"ftp://alice:nope@127.0.0.1:{ftp_server.port}/wrfbdy_d01", tmp_path / "f", settings=settings())
+    assert info.value.code == "auth_failed"
+
+
+def test_ftp_missing_file(ftp_server, tmp_path: Path) -> None:
+    with pytest.raises(FetchError) as info:
+        fetch_url(f"ftp://127.0.0.1:{ftp_server.port}/pub/nothing", tmp_path / "f", settings=settings())
+    assert info.value.code == "not_found"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_ftp_too_large(ftp_server, tmp_path: Path) -> None:
+    (ftp_server.public / "big").write_bytes(b"b" * (2 * MiB))
+    with pytest.raises(FetchError) as info:
+        fetch_url(f"ftp://127.0.0.1:{ftp_server.port}/big", tmp_path / "f", settings=settings(max_bytes=MiB))
+    assert info.value.code == "too_large"
+    assert list(tmp_path.iterdir()) == []
+
+
+# --------------------------------------------------------------------------- s3 (moto server)
+@pytest.fixture(scope="module")
+def s3_server():
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    client = boto3.session.Session().client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                                            aws_access_key_id="testing", aws_secret_access_key="testing")
+    client.create_bucket(Bucket="wrf-inputs")
+    yield endpoint, client
+    server.stop()
+
+
+def s3_settings(endpoint: str, **kw) -> FetchSettings:
+    return settings(s3_endpoint_url=endpoint, s3_region="us-east-1", s3_access_key="testing",
+                    s3_secret_key="testing", **kw)
+
+
+def test_s3_fetch_ok(s3_server, tmp_path: Path, connects) -> None:
+    endpoint, client = s3_server
+    data = os.urandom(MiB + 7)
+    client.put_object(Bucket="wrf-inputs", Key="case1/wrfinput_d01", Body=data)
+    res = fetch_url("s3://wrf-inputs/case1/wrfinput_d01", tmp_path / "wrfinput_d01", settings=s3_settings(endpoint))
+    assert (res.size, res.sha256, res.filename_hint) == (len(data), hashlib.sha256(data).hexdigest(), "wrfinput_d01")
+    assert (tmp_path / "wrfinput_d01").read_bytes() == data
+    assert set(connects) == {"127.0.0.1"}
+
+
+def test_s3_public_url_as_plain_http(s3_server, tmp_path: Path) -> None:
+    endpoint, client = s3_server
+    client.put_object(Bucket="wrf-inputs", Key="public/namelist.input", Body=b"&domains\n/\n", ACL="public-read")
+    res = fetch_url(f"{endpoint}/wrf-inputs/public/namelist.input", tmp_path / "n", settings=settings())
+    assert res.size == 11 and res.filename_hint == "namelist.input"
+
+
+def test_s3_without_configured_keys_is_anonymous(s3_server, tmp_path: Path) -> None:
+    """No keys configured → unsigned requests: public objects work, private ones are refused (403)."""
+    endpoint, client = s3_server
+    client.put_object(Bucket="wrf-inputs", Key="pub/f", Body=b"public", ACL="public-read")
+    client.put_object(Bucket="wrf-inputs", Key="priv/f", Body=b"private")
+    anon = settings(s3_endpoint_url=endpoint, s3_region="us-east-1")
+    assert fetch_url("s3://wrf-inputs/pub/f", tmp_path / "a", settings=anon).size == 6
+    with pytest.raises(FetchError) as info:
+        fetch_url("s3://wrf-inputs/priv/f", tmp_path / "b", settings=anon)
+    assert info.value.code == "http_error" and "403" in info.value.message
+
+
+@pytest.mark.parametrize("url", ["s3://wrf-inputs/nope", "s3://no-such-bucket/key"])
+def test_s3_not_found(s3_server, tmp_path: Path, url: str) -> None:
+    with pytest.raises(FetchError) as info:
+        fetch_url(url, tmp_path / "f", settings=s3_settings(s3_server[0]))
+    assert info.value.code == "not_found"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_s3_too_large(s3_server, tmp_path: Path) -> None:
+    endpoint, client = s3_server
+    client.put_object(Bucket="wrf-inputs", Key="big", Body=b"B" * (2 * MiB))
+    with pytest.raises(FetchError) as info:
+        fetch_url("s3://wrf-inputs/big", tmp_path / "f", settings=s3_settings(endpoint, max_bytes=MiB))
+    assert info.value.code == "too_large"
+
+
+def test_s3_endpoint_not_allowlisted_refused(canary, tmp_path: Path, connects) -> None:
+    with pytest.raises(FetchError) as info:
+        fetch_url("s3://wrf-inputs/x", tmp_path / "f",
+                  settings=s3_settings(f"http://127.0.0.1:{canary.port}", allowlist=()))
+    assert info.value.code == "address_not_allowed"
+    assert connects == [] and canary.connections() == 0
+
+
+def test_s3_bad_bucket_name(tmp_path: Path) -> None:
+    with pytest.raises(FetchError) as info:
+        fetch_url("s3://Bad@Bucket/x", tmp_path / "f", settings=settings())
+    assert info.value.code == "bad_url"
+
+
+def test_fetch_is_thread_safe(http_server, tmp_path: Path) -> None:
+    payloads = {f"f{i}": os.urandom(200_000 + i) for i in range(8)}
+    http_server.files.update(payloads)
+    results: dict[str, str] = {}
+
+    def worker(name: str) -> None:
+        results[name] = fetch_url(f"{http_server.base}/files/{name}", tmp_path / name, settings=settings()).sha256
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in payloads]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert results == {n: hashlib.sha256(d).hexdigest() for n, d in payloads.items()}
+    assert all((tmp_path / n).read_bytes() == d for n, d in payloads.items())
