@@ -52,14 +52,13 @@ def write_namelist(d: Path, nml: dict) -> None:
 
 @dataclass
 class Run:
+    """One emulator run: mpirun's exit status, the run directory, each rank's rsl texts and parsed states."""
+
     rc: int
     dir: Path
     err: list[str]
     out: list[str]
     states: list[RslState]
-
-    def text(self, rank: int = 0) -> str:
-        return self.err[rank]
 
 
 def run_emulator(d: Path, version: str | None = "3.9", n: int = 2, env: dict | None = None, timeout: int = 60) -> Run:

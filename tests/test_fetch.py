@@ -15,6 +15,7 @@ import socket
 import sys
 import threading
 import time
+import types
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote
@@ -26,7 +27,14 @@ from pyftpdlib.authorizers import DummyAuthorizer
 from pyftpdlib.handlers import FTPHandler
 from pyftpdlib.servers import FTPServer
 
-from orchestrator.fetch.fetchers import FetchError, FetchSettings, derive_filename, fetch_url, validate_url
+from orchestrator.fetch.fetchers import (
+    FetchError,
+    FetchSettings,
+    derive_filename,
+    fetch_url,
+    settings_from_config,
+    validate_url,
+)
 from orchestrator.fetch.ssrf import check_address, resolve_and_check
 from orchestrator.store.uploads import AtomicFileWriter, UploadError
 
@@ -621,3 +629,15 @@ def test_fetch_is_thread_safe(http_server, tmp_path: Path) -> None:
         t.join(30)
     assert results == {n: hashlib.sha256(d).hexdigest() for n, d in payloads.items()}
     assert all((tmp_path / n).read_bytes() == d for n, d in payloads.items())
+
+
+def test_settings_from_config() -> None:
+    uploads = types.SimpleNamespace(
+        fetch_max_bytes=123, fetch_connect_timeout=1, fetch_read_timeout=2, fetch_total_timeout=3,
+        fetch_max_redirects=4, fetch_allowlist=["10.0.0.0/8", "data.internal"], s3_endpoint_url="",
+        s3_region="eu-west-1", s3_access_key="", s3_secret_key="")
+    expected = FetchSettings(max_bytes=123, connect_timeout=1.0, read_timeout=2.0, total_timeout=3.0, max_redirects=4,
+                             allowlist=("10.0.0.0/8", "data.internal"), s3_endpoint_url=None, s3_region="eu-west-1",
+                             s3_access_key=None, s3_secret_key=None)
+    assert settings_from_config(types.SimpleNamespace(uploads=uploads)) == expected
+    assert settings_from_config(uploads) == expected

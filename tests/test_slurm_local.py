@@ -7,6 +7,7 @@ Waits use deadlines against hangs (wait_until), never timing assertions.
 from __future__ import annotations
 
 import secrets
+import subprocess
 import sys
 from pathlib import Path
 
@@ -17,7 +18,9 @@ from orchestrator.slurm.client import JobInfo, SchedulerUnavailable, SubmitRejec
 from orchestrator.slurm.jobscript import EXIT_FILE, JobSpec, render_job_script
 from orchestrator.slurm.local import LocalSlurm
 from orchestrator.slurm.states import JobState, classify
-from tests.slurm_fixtures import slurm, slurm_cluster, slurm_ctld, slurm_jobs, wait_until  # noqa: F401
+from tests.slurm_fixtures import (  # noqa: F401
+    SCRIPTS, slurm, slurm_cluster, slurm_ctld, slurm_jobs, wait_until,
+)
 
 pytestmark = pytest.mark.slurm
 # run ids unique per session: squeue/sacct still show jobs of an earlier session (MinJobAge=300 s)
@@ -52,6 +55,29 @@ def in_sacct(slurm: LocalSlurm, job_id: str, final: bool = True) -> JobInfo | No
     # right after a job ends sacct may still hold a provisional record named "allocation" (partial nodes)
     settled = info is not None and info.name != "allocation" and (info.state.final or not final)
     return info if settled else None
+
+
+def _daemon_pids() -> dict[str, str]:
+    files = {"munged": "/run/munge/munged.pid", "slurmdbd": "/run/slurmdbd.pid", "slurmctld": "/run/slurmctld.pid",
+             "node1": "/run/slurmd-node1.pid", "node2": "/run/slurmd-node2.pid"}
+    return {k: Path(f).read_text().strip() for k, f in files.items()}
+
+
+def test_slurm_up_is_idempotent_and_describes_the_cluster(slurm_cluster: dict[str, str]) -> None:
+    before = _daemon_pids()
+    proc = subprocess.run([str(SCRIPTS / "slurm-up")], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "slurmctld already running" in proc.stdout and "changed=0" in proc.stdout
+    assert _daemon_pids() == before                       # nothing restarted
+    assert slurm_cluster["CR_NODES"] == "2" and slurm_cluster["CR_PARTITION"] == "debug"
+    sinfo = subprocess.run(["sinfo", "-h", "-N", "-o", "%N %c %l"], capture_output=True, text=True).stdout.split()
+    assert sinfo == ["node1", "2", "1:00:00", "node2", "2", "1:00:00"]
+
+
+def test_slurm_up_as_non_root_only_checks(slurm_cluster: dict[str, str]) -> None:
+    proc = subprocess.run(["runuser", "-u", "nobody", "--", str(SCRIPTS / "slurm-up")],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and "not root, but the cluster is already up" in proc.stdout, proc.stdout
 
 
 def test_mpi_job_over_two_nodes_with_pmix(slurm: LocalSlurm, slurm_jobs: list[str], tmp_path: Path) -> None:

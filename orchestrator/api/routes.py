@@ -79,18 +79,19 @@ async def upload(run_id: str, request: Request, settings: Settings = Depends(get
     engine = get_engine(request)
     authorization = request.headers.get("authorization")
 
-    def precheck() -> tuple[User, str]:
+    def precheck() -> tuple[User, str, str]:
         with session_scope(engine) as session:
             return input_service.precheck_upload(session, authorization, run_id)
 
-    user, checked_id = await run_in_threadpool(precheck)
+    user, checked_id, version = await run_in_threadpool(precheck)
     staging = await run_in_threadpool(input_service.upload_staging, settings, checked_id)
     try:
         received = await receive_multipart_file(request, staging, settings.uploads.max_file_bytes)
+        judged = await run_in_threadpool(input_service.judge_upload, received, version)
 
         def register() -> dict[str, Any]:
             with session_scope(engine) as session:
-                fileid, run = input_service.register_upload(session, settings, user, checked_id, received)
+                fileid, run = input_service.register_upload(session, settings, user, checked_id, received, judged)
                 session.commit()
                 return {"fileid": fileid, "run": one_run_view(session, run)}
 

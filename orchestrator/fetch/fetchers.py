@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from orchestrator.fetch.common import FetchResult, FetchSettings, Transfer
@@ -25,6 +26,7 @@ __all__ = [
     "ALLOWED_SCHEMES",
     "derive_filename",
     "fetch_url",
+    "settings_from_config",
     "validate_url",
 ]
 
@@ -76,6 +78,28 @@ def derive_filename(url: str) -> str:
     if not segment:
         raise UploadError(400, "bad_filename", "the URL does not end in a file name")
     return sanitize_filename(segment)
+
+
+def settings_from_config(config: Any) -> FetchSettings:
+    """FetchSettings from the service config: ``Settings`` (its ``uploads`` section) or that section itself.
+
+    Reads ``fetch_max_bytes``, ``fetch_connect_timeout``, ``fetch_read_timeout``, ``fetch_total_timeout``,
+    ``fetch_max_redirects``, ``fetch_allowlist``, ``s3_endpoint_url``, ``s3_region``, ``s3_access_key``,
+    ``s3_secret_key``; empty strings mean "not set".
+    """
+    up = getattr(config, "uploads", config)
+    return FetchSettings(
+        max_bytes=int(up.fetch_max_bytes),
+        connect_timeout=float(up.fetch_connect_timeout),
+        read_timeout=float(up.fetch_read_timeout),
+        total_timeout=float(up.fetch_total_timeout),
+        max_redirects=int(up.fetch_max_redirects),
+        allowlist=tuple(str(entry) for entry in (up.fetch_allowlist or ())),
+        s3_endpoint_url=up.s3_endpoint_url or None,
+        s3_region=up.s3_region or None,
+        s3_access_key=up.s3_access_key or None,
+        s3_secret_key=up.s3_secret_key or None,
+    )
 
 
 def _hint(url: str) -> str | None:

@@ -31,12 +31,13 @@ from orchestrator.store.uploads import UploadError, sanitize_filename
 log = logging.getLogger("orchestrator.inputs")
 
 
-def precheck_upload(session: Session, authorization: str | None, run_id: str) -> tuple[User, str]:
-    """Before reading a byte of the body: the caller is authenticated, owns the run, and it accepts uploads."""
+def precheck_upload(session: Session, authorization: str | None, run_id: str) -> tuple[User, str, str]:
+    """Before reading a byte of the body: the caller is authenticated, owns the run, and it accepts uploads.
+    Returns (user, run id, WRF version)."""
     user = accounts.authenticate(session, authorization)
     run = run_service.load_run(session, user, run_id, write=True)
     run_service.ensure_allowed(run, "upload")
-    return user, run.id
+    return user, run.id, run.version
 
 
 def inspect_file(path: Path, filename: str, version: str) -> tuple[str | None, str, dict[str, Any]]:
@@ -46,8 +47,20 @@ def inspect_file(path: Path, filename: str, version: str) -> tuple[str | None, s
     return inspect_input(path, filename, version)
 
 
-def register_upload(session: Session, settings: Settings, user: User, run_id: str, received: Any) -> tuple[str, Run]:
-    """Record a received file on the run (replacing one of the same name) and move the run per the life cycle."""
+def judge_upload(received: Any, version: str) -> tuple[str | None, str, dict[str, Any]]:
+    """Inspect a received file before it replaces anything; refuse it (400 listing every problem) when
+    wrf.exe could not use it, so an earlier good copy of the same name stays."""
+    kind, status, details = inspect_file(Path(received.path), received.filename, version)
+    if status == "invalid":
+        problems = details.get("problems", [])
+        reasons = "; ".join(p["message"] for p in problems if p.get("severity") == "error")
+        raise BadRequest(f"{received.filename} refused: {reasons}", code="invalid_input", details=problems)
+    return kind, status, details
+
+
+def register_upload(session: Session, settings: Settings, user: User, run_id: str, received: Any,
+                    judged: tuple[str | None, str, dict[str, Any]]) -> tuple[str, Run]:
+    """Record an accepted file on the run (replacing one of the same name) and move the run per the life cycle."""
     run = run_service.load_run(session, user, run_id, write=True)
     run_service.ensure_allowed(run, "upload")  # the status may have changed while the body streamed in
     # Land the file under the run's row lock, so concurrent uploads of one name leave the disk and the row
@@ -55,7 +68,7 @@ def register_upload(session: Session, settings: Settings, user: User, run_id: st
     final = uploads_dir(settings.storage_root, run.id) / received.filename
     final.parent.mkdir(parents=True, exist_ok=True)
     os.replace(received.path, final)
-    kind, status, details = inspect_file(final, received.filename, run.version)
+    kind, status, details = judged
     row = run_service.upsert_input(session, run, filename=received.filename, size=received.size,
                                    sha256=received.sha256, kind=kind, status=status, details=details)
     run_service.note_input_changed(session, run, user, "upload", received.filename)
@@ -155,6 +168,8 @@ class BackgroundFetcher:
                 result = fetch_url(job.url, writer, settings=settings_from_config(self.settings), progress=progress)
                 writer.commit()
             kind, status, details = inspect_file(dest, job.filename, job.version)
+            if status == "invalid":  # the row says why; unusable bytes are not kept
+                dest.unlink(missing_ok=True)
             self._update(job.fileid, size=result.size, bytes_done=result.size, sha256=result.sha256, kind=kind,
                          status=status, details=details)
         except (FetchError, UploadError) as exc:

@@ -24,7 +24,7 @@ def required_input_files(run: Run, files: list[InputFile]) -> list[str]:
     ready = {f.filename for f in files if f.status == "ready"}
     needed = ["wrfinput_d01"]
     info = run.model_info or {}
-    if info.get("real_data") or any(f.filename.startswith("wrfinput") and (f.details or {}).get("real_data")
+    if info.get("real_data") or any(f.kind == "wrfinput" and ((f.details or {}).get("summary") or {}).get("ideal") is False
                                       for f in files):
         needed.append("wrfbdy_d01")
     for name in (info.get("required_inputs") or []):

@@ -33,21 +33,20 @@ SACCT_FIELDS: tuple[str, ...] = (
     "Submit", "Start", "End", "Comment",
 )
 
-_JOB_ID = re.compile(r"^[0-9]+(?:_[0-9]+)?$")   # plain or array element ("123_4")
+_JOB_ID = re.compile(r"[0-9]+(?:_[0-9]+)?")   # plain or array element ("123_4"); used with fullmatch
 
 
 def _ids(job_ids: Iterable[str]) -> list[str]:
     """Validated, de-duplicated ids, order kept. Ranges ("1-5") are refused: squeue reads only the first."""
-    out: list[str] = []
+    out: dict[str, None] = {}
     for j in job_ids:
         j = str(j).strip()
-        if not _JOB_ID.match(j):
+        if not _JOB_ID.fullmatch(j):
             raise ValueError(f"invalid Slurm job id {j!r}")
-        if j not in out:
-            out.append(j)
+        out[j] = None
     if not out:
         raise ValueError("no job ids given")
-    return out
+    return list(out)
 
 
 # ------------------------------------------------------------------------------------------ sbatch
@@ -65,7 +64,7 @@ def parse_sbatch_output(stdout: str) -> str:
     if not lines:
         raise SlurmError("sbatch printed no job id")
     job_id = lines[-1].split(";", 1)[0]
-    if not _JOB_ID.match(job_id):
+    if not _JOB_ID.fullmatch(job_id):
         raise SlurmError(f"sbatch printed something that is not a job id: {lines[-1]!r}")
     return job_id
 

@@ -8,10 +8,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import f90nml
-
 from orchestrator.wrf.headers import HeaderError, read_header
 from orchestrator.wrf.inputs import detect_domain, detect_kind, summarize_input, validate_input
+from orchestrator.wrf.namelist_registry import check_known, load_version_spec, parse_namelist_text
 from orchestrator.wrf.types import Problem, Severity
 
 NAMELIST_MAX_BYTES = 1024 * 1024
@@ -37,17 +36,6 @@ def _looks_like_namelist(path: Path) -> bool:
     return False
 
 
-def parse_namelist_text(text: str, filename: str = "namelist.input") -> tuple[dict[str, Any] | None, list[Problem]]:
-    """Parse namelist text with f90nml; a syntax error becomes a Problem instead of an exception."""
-    try:
-        parsed = f90nml.reads(text)
-    except Exception as exc:  # f90nml raises several types for malformed input
-        return None, [Problem("namelist_syntax", f"{filename} is not a valid Fortran namelist: {exc}", filename)]
-    if not parsed:
-        return None, [Problem("namelist_empty", f"{filename} holds no namelist groups (&time_control ... /)", filename)]
-    return parsed.todict(complex_tuple=False) if hasattr(parsed, "todict") else dict(parsed), []
-
-
 def _details(problems: list[Problem], summary: dict[str, Any] | None) -> dict[str, Any]:
     out: dict[str, Any] = {"problems": [p.as_dict() for p in problems]}
     if summary is not None:
@@ -64,7 +52,9 @@ def inspect_input(path: Path, filename: str, version: str) -> tuple[str | None, 
     if path.stat().st_size == 0:
         return None, "invalid", _details([Problem("empty_file", f"{filename} is empty (0 bytes)", filename)], None)
     if _looks_like_namelist(path):
-        _, problems = parse_namelist_text(path.read_text(encoding="utf-8"), filename)
+        parsed, problems = parse_namelist_text(path.read_text(encoding="utf-8"), filename)
+        if not problems:  # unknown variables and variables in the wrong group, named with their group
+            problems = check_known(load_version_spec(version), parsed, filename)
         return "namelist", _status(problems), _details(problems, None)
     try:
         header = read_header(path)
