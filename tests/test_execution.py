@@ -41,13 +41,14 @@ def storage(api: ApiServer) -> Path:
     return Path(api.deployment.env()["CLOUDRUN_STORAGE_ROOT"])
 
 
-def ready_run(api: ApiServer, token: str, case: Path, version: str = "3.9", fail: dict | None = None) -> str:
+def ready_run(api: ApiServer, token: str, case: Path, version: str = "3.9", fail: dict | None = None,
+              namelist: dict | None = None) -> str:
     """A run set up for a 6-model-minute ideal case (30 steps), optionally told to fail."""
     h = {"Authorization": f"Bearer {token}"}
     run = httpx.post(f"{api.url}/wrf", headers=h, data={"version": version}).json()
     with open(case, "rb") as fh:
         assert httpx.post(f"{api.url}/wrf/{run['id']}/upload", headers=h, files={"file": ("wrfinput_d01", fh)}).status_code == 201
-    r = httpx.post(f"{api.url}/wrf/{run['id']}/setup", headers=h, json={"namelist": SHORT_RUN})
+    r = httpx.post(f"{api.url}/wrf/{run['id']}/setup", headers=h, json={"namelist": namelist or SHORT_RUN})
     assert r.status_code == 200, r.text
     if fail:
         (storage(api) / "runs" / run["id"] / "emulator.fail").write_text(json.dumps(fail))
@@ -169,3 +170,28 @@ def test_failures_are_classified(stack: tuple[ApiServer, DaemonProcess], case: P
     # the hang runs into its Slurm time limit (1 minute; Slurm enforces it about 70-80 s after the start)
     r = final(api, token, runs["hang"], timeout=240)
     assert (r["status"], r["error"]["code"]) == ("error", "timeout"), r["error"]
+
+
+def test_stop_then_start_resumes_from_restart_file(stack: tuple[ApiServer, DaemonProcess], case: Path) -> None:
+    api, _ = stack
+    token = api.deployment.create_user_token("dot")
+    h = {"Authorization": f"Bearer {token}"}
+    # restart files every 2 model minutes; the first attempt hangs at step 25 (model minute 5), after wrfrst 00:04
+    rid = ready_run(api, token, case, fail={"mode": "hang", "step": 25, "once": True},
+                    namelist={"time_control": {"run_minutes": 6, "history_interval": 2, "restart_interval": 2}})
+    assert httpx.post(f"{api.url}/wrf/{rid}/start", headers=h, data={"cores": "1"}).status_code == 202
+    run_dir = storage(api) / "runs" / rid
+    wait_for(lambda: (run_dir / "wrfrst_d01_0001-01-01_00:04:00").exists() and
+             (run_dir / "emulator.fail.fired").exists(), "the first attempt to write wrfrst 00:04 and hang", 120)
+    assert httpx.post(f"{api.url}/wrf/{rid}/stop", headers=h).status_code == 202
+    assert final(api, token, rid)["status"] == "stopped"
+    assert httpx.post(f"{api.url}/wrf/{rid}/start", headers=h, data={"cores": "1"}).status_code == 202
+    r = final(api, token, rid)
+    assert r["status"] == "done", r["error"]
+    assert r["job"]["attempt"] == 2
+    namelist = (run_dir / "namelist.input").read_text()
+    assert "restart = .true." in namelist and "start_minute = 4" in namelist
+    first_main = next(line for line in (run_dir / "rsl.error.0000").read_text().splitlines()
+                      if line.startswith("Timing for main"))
+    assert "0001-01-01_00:04:12" in first_main  # the second attempt began at the restart time
+    assert (run_dir / "attempt-1" / "rsl.error.0000").exists()  # the first attempt's log was kept

@@ -12,6 +12,7 @@ import ipaddress
 import logging
 import os
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -345,6 +346,78 @@ def test_http_truncated_body_is_not_kept(http_server, tmp_path: Path) -> None:
     with pytest.raises(FetchError) as info:
         fetch_url(f"{http_server.base}/short", tmp_path / "f", settings=settings())
     assert info.value.code == "transfer_failed"
+    assert list(tmp_path.iterdir()) == []
+
+
+# --------------------------------------------------------------------------- https
+def _make_tls_files(directory: Path) -> tuple[Path, Path, Path]:
+    """A test CA and a server certificate for DNS:localhost only (no IP SAN), as PEM files."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "cloudrun test CA")])
+    ca_cert = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+               .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(hours=1))
+               .not_valid_after(now + datetime.timedelta(days=1))
+               .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+               .sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    ca_pem, cert_pem, key_pem = directory / "ca.pem", directory / "cert.pem", directory / "key.pem"
+    ca_pem.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+    cert_pem.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_pem.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()))
+    return ca_pem, cert_pem, key_pem
+
+
+@pytest.fixture
+def https_server(tmp_path_factory: pytest.TempPathFactory):
+    ca_pem, cert_pem, key_pem = _make_tls_files(tmp_path_factory.mktemp("tls"))
+    srv = HTTPServerThread.__new__(HTTPServerThread)
+    srv.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler, bind_and_activate=True)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_pem, key_pem)
+    srv.server.socket = context.wrap_socket(srv.server.socket, server_side=True)
+    srv.server.daemon_threads, srv.server.block_on_close = True, False
+    srv.server.files, srv.server.hits, srv.server.stop = {}, [], threading.Event()
+    srv.host, srv.port = "127.0.0.1", srv.server.server_address[1]
+    srv.base = f"https://localhost:{srv.port}"
+    srv.thread = threading.Thread(target=srv.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    srv.thread.start()
+    srv.ca = str(ca_pem)
+    yield srv
+    srv.close()
+
+
+def test_https_by_name_verifies_certificate_against_the_name(https_server, tmp_path: Path, connects) -> None:
+    """Connected to the vetted IP, yet TLS (SNI + certificate check) and Host use the URL's name."""
+    https_server.files["wrfinput_d01"] = b"tls payload"
+    res = fetch_url(f"{https_server.base}/files/wrfinput_d01", tmp_path / "f",
+                    settings=settings(allowlist=("localhost",), ca_bundle=https_server.ca))
+    assert res.size == 11 and (tmp_path / "f").read_bytes() == b"tls payload"
+    assert https_server.hits[-1][1] == f"localhost:{https_server.port}"
+    assert set(connects) == {"127.0.0.1"}
+
+
+def test_https_certificate_not_matching_is_refused(https_server, tmp_path: Path) -> None:
+    https_server.files["f"] = b"x"
+    # The certificate names localhost only: by IP it must fail, and without the test CA it must fail.
+    for url, ca in ((f"https://127.0.0.1:{https_server.port}/files/f", https_server.ca),
+                    (f"{https_server.base}/files/f", None)):
+        with pytest.raises(FetchError) as info:
+            fetch_url(url, tmp_path / "f", settings=settings(allowlist=("localhost", "127.0.0.1/32"), ca_bundle=ca))
+        assert info.value.code == "connect_failed" and "CERTIFICATE" in info.value.message.upper()
     assert list(tmp_path.iterdir()) == []
 
 

@@ -15,6 +15,7 @@ from orchestrator.slurm import commands as c
 from orchestrator.slurm.client import InvalidJobId, SchedulerUnavailable, SlurmError, SubmitRejected
 from orchestrator.slurm.jobscript import (
     EXIT_FILE, JobSpec, compute_time_limit_minutes, job_comment, job_name, parse_job_comment, render_job_script,
+    spec_from_build,
 )
 from orchestrator.slurm.states import JobState, cancelled_by, classify
 
@@ -113,7 +114,7 @@ def test_parse_squeue_live(ids: dict[str, str]) -> None:
     assert run.name == "cloudrun-capture-running-a1" and run.comment == "cloudrun:capture-running:1"
     assert isinstance(run.started, datetime) and run.ended is None   # EndTime of a running job is a forecast
     pend = jobs[ids["pending"]]
-    assert pend.state is JobState.PENDING and pend.reason == "Resources"
+    assert pend.state is JobState.PENDING and pend.reason in ("Resources", "Priority")   # Priority: others queued first
     assert pend.nodes == [] and pend.ntasks == 4 and pend.num_nodes == 2 and pend.started is None
     held = jobs[ids["held"]]
     assert held.state is JobState.PENDING and held.reason == "JobHeldUser"
@@ -307,6 +308,16 @@ def test_render_job_script_directives_and_launch() -> None:
     assert "srun --mpi=pmix /opt/wrf/main/wrf.exe &" in text
     assert "module load openmpi/4.1 || exit 96" in text and "export OMP_NUM_THREADS=1" in text
     assert EXIT_FILE in text and "trap " in text
+
+
+def test_spec_from_the_registered_emulator_build() -> None:
+    from orchestrator.wrf.builds import load_builds
+    build = next(b for b in load_builds(Path(__file__).parents[1] / "wrf_builds") if b.version == "3.9")
+    js = spec_from_build(build, run_id="r9", attempt=1, ntasks=4, nodes=2, time_limit_minutes=10,
+                         run_dir="/srv/runs/r9")
+    text = render_job_script(js)
+    assert f"srun --mpi=pmix {build.exe} &" in text
+    assert "export CLOUDRUN_EMULATOR_WRF_VERSION=3.9" in text
 
 
 def test_optional_directives_are_left_out() -> None:

@@ -19,7 +19,7 @@ from orchestrator.slurm.jobscript import EXIT_FILE, JobSpec, render_job_script
 from orchestrator.slurm.local import LocalSlurm
 from orchestrator.slurm.states import JobState, classify
 from tests.slurm_fixtures import (  # noqa: F401
-    SCRIPTS, slurm, slurm_cluster, slurm_ctld, slurm_jobs, wait_until,
+    SCRIPTS, slurm, slurm_cluster, slurm_jobs, slurm_outage, wait_until,
 )
 
 pytestmark = pytest.mark.slurm
@@ -210,13 +210,13 @@ def test_submit_rejected(slurm: LocalSlurm, tmp_path: Path, ntasks: int, minutes
     assert text in str(e.value)
 
 
-def test_controller_down_is_scheduler_unavailable(slurm: LocalSlurm, slurm_jobs: list[str],
+def test_controller_down_is_scheduler_unavailable(slurm_cluster: dict[str, str], slurm_jobs: list[str],
                                                   tmp_path: Path) -> None:
+    slurm = LocalSlurm(timeout=30.0)   # not the `slurm` fixture: its shared lock would block the outage
     script = write_job(tmp_path, "t-outage", executable="/bin/true", launch=["srun", "{exe}"])
-    job_id = slurm.submit(script, tmp_path, extra=["--hold"])
-    slurm_jobs.append(job_id)
-    slurm_ctld("stop")
-    try:
+    with slurm_outage(lambda: slurm.submit(script, tmp_path, extra=["--hold"])) as job_id:
+        assert job_id
+        slurm_jobs.append(job_id)
         assert slurm.ping() is False
         with pytest.raises(SchedulerUnavailable) as e:
             slurm.query([job_id])
@@ -226,7 +226,5 @@ def test_controller_down_is_scheduler_unavailable(slurm: LocalSlurm, slurm_jobs:
         with pytest.raises(SchedulerUnavailable) as e:     # our own timeout, shorter than MessageTimeout
             LocalSlurm(timeout=1.0).query([job_id])
         assert "did not answer within 1 s" in str(e.value)
-    finally:
-        slurm_ctld("start")
     assert slurm.ping() is True
     assert slurm.query([job_id])[job_id].state is JobState.PENDING   # state survived the restart

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import socket
@@ -94,6 +95,41 @@ def test_writer_commit_hash_mode(tmp_path: Path) -> None:
     assert dest.read_bytes() == data
     assert (w.size, w.sha256) == (len(data), hashlib.sha256(data).hexdigest())
     assert stat.S_IMODE(dest.stat().st_mode) == 0o644
+    assert _temps(tmp_path) == []
+
+
+def test_writer_write_many(tmp_path: Path) -> None:
+    pieces = [os.urandom(100_000), memoryview(os.urandom(70_000))[10:], b"", bytearray(b"tail")]
+    expected = b"".join(bytes(p) for p in pieces)
+    with AtomicFileWriter(tmp_path / "f", max_bytes=len(expected)) as w:
+        w.write_many(pieces)
+        w.commit()
+    assert (tmp_path / "f").read_bytes() == expected
+    assert (w.size, w.sha256) == (len(expected), hashlib.sha256(expected).hexdigest())
+    with AtomicFileWriter(tmp_path / "g", max_bytes=len(expected) - 1) as w2:
+        with pytest.raises(UploadError):
+            w2.write_many(pieces)
+    assert not (tmp_path / "g").exists() and _temps(tmp_path) == []
+
+
+@pytest.mark.parametrize("finish", ["commit", "abort"])
+def test_writer_past_background_flush(tmp_path: Path, finish: str) -> None:
+    """Past _FLUSH_EVERY a background fdatasync runs; commit and abort must both wait for it safely."""
+    block = os.urandom(MiB)
+    total = 70  # MiB, above the 64 MiB flush threshold
+    dest = tmp_path / "big"
+    with pytest.raises(RuntimeError) if finish == "abort" else contextlib.nullcontext():
+        with AtomicFileWriter(dest, max_bytes=100 * MiB) as w:
+            for _ in range(total):
+                w.write(block)
+            if finish == "abort":
+                raise RuntimeError("source broke")
+            w.commit()
+    if finish == "commit":
+        assert dest.stat().st_size == total * MiB
+        assert w.sha256 == hashlib.sha256(block * total).hexdigest()
+    else:
+        assert not dest.exists()
     assert _temps(tmp_path) == []
 
 
@@ -211,6 +247,9 @@ def multipart_body(filename: bytes | str, data: bytes, *, field: str = "file", e
     return extra + head + data + f"\r\n--{BOUNDARY}--\r\n".encode()
 
 
+FIRST_PART_UNCLOSED = multipart_body("wrfinput_d01", b"one")[: -len(f"--{BOUNDARY}--\r\n")]
+
+
 def post(url: str, body: bytes, content_type: str | None = None) -> httpx.Response:
     headers = {"Content-Type": content_type or f"multipart/form-data; boundary={BOUNDARY}"}
     return httpx.post(url, content=body, headers=headers, timeout=30)
@@ -302,8 +341,7 @@ def test_upload_filename_not_utf8_400(upload_server) -> None:
          None, 422, "missing_file"),
         (multipart_body("", b"data"), None, 400, "missing_filename"),
         (multipart_body("wrfinput_d01", b"data", field="other"), None, 400, "unexpected_file"),
-        (multipart_body("wrfinput_d02", b"two", extra=multipart_body("wrfinput_d01", b"one")[: -len(f"--{BOUNDARY}--\r\n")]),
-         None, 400, "too_many_files"),
+        (multipart_body("wrfinput_d02", b"two", extra=FIRST_PART_UNCLOSED), None, 400, "too_many_files"),
         (b"this is not multipart at all", None, 400, "bad_multipart"),
         (multipart_body("wrfinput_d01", b"data")[:-10], None, 400, "incomplete_upload"),
     ],

@@ -20,7 +20,7 @@ from orchestrator.service import runs as run_service
 from orchestrator.service import setup as setup_service
 from orchestrator.service.errors import BadRequest
 from orchestrator.service.wake import notify_daemon
-from orchestrator.service.views import iso, one_run_view, runs_view
+from orchestrator.service.views import iso, one_run_view, page_json
 from orchestrator.store.db import session_scope
 from orchestrator.store.models import User
 
@@ -34,36 +34,42 @@ def json_response(payload: Any, status: int = 200) -> Response:
 
 
 @router.get("/wrf", response_model=RunList, summary="Get all WRF runs")
-def list_runs(status: Optional[str] = Query(None, description="only runs in this status"),
+def list_runs(request: Request, status: Optional[str] = Query(None, description="only runs in this status"),
               limit: Optional[int] = Query(None, ge=1, description="page size"),
               cursor: Optional[str] = Query(None, description="next_cursor of the previous page"),
-              user: User = Depends(current_user), session: Session = Depends(get_session),
+              session: Session = Depends(get_session),
               settings: Settings = Depends(get_settings_dep)) -> Response:
     """Runs you own or that are shared with you, newest first."""
+    user = current_user(request, session)
     size = min(limit or settings.api.page_size_default, settings.api.page_size_max)
     page = run_service.list_runs(session, user, status=status, limit=size, cursor=cursor)
-    return json_response({"runs": runs_view(session, page.runs), "next_cursor": page.next_cursor})
+    body = page_json(session, page.runs, page.next_cursor)
+    session.commit()  # keeps any run object computed for this page
+    return Response(body, media_type="application/json")
 
 
 @router.post("/wrf", response_model=RunObject, status_code=201, summary="Create a new run")
-def create_run(version: Optional[str] = Form(None, description="WRF version: 3.8.1 or 3.9"),
+def create_run(request: Request, version: Optional[str] = Form(None, description="WRF version: 3.8.1 or 3.9"),
                model: Optional[str] = Form(None, description="model name (only 'wrf')"),
-               user: User = Depends(current_user), session: Session = Depends(get_session)) -> Response:
+               session: Session = Depends(get_session)) -> Response:
     """Create a run in status ``created``."""
+    user = current_user(request, session)
     run = run_service.create_run(session, user, model, version)
     session.commit()
     return json_response(one_run_view(session, run), 201)
 
 
 @router.get("/wrf/{run_id}", response_model=RunObject, summary="Get a specific WRF run")
-def get_run(run_id: str, user: User = Depends(current_user), session: Session = Depends(get_session)) -> Response:
+def get_run(request: Request, run_id: str, session: Session = Depends(get_session)) -> Response:
     """One run you own or that is shared with you."""
+    user = current_user(request, session)
     return json_response(one_run_view(session, run_service.load_run(session, user, run_id)))
 
 
 @router.get("/wrf/{run_id}/events", response_model=list[RunEventOut], summary="A run's event log")
-def get_events(run_id: str, user: User = Depends(current_user), session: Session = Depends(get_session)) -> Response:
+def get_events(request: Request, run_id: str, session: Session = Depends(get_session)) -> Response:
     """Every state change of the run, oldest first."""
+    user = current_user(request, session)
     run_service.load_run(session, user, run_id)
     return json_response([{"time": iso(e.time), "actor": e.actor, "action": e.action, "from_status": e.from_status,
                            "to_status": e.to_status, "reason": e.reason}
@@ -102,10 +108,11 @@ async def upload(run_id: str, request: Request, settings: Settings = Depends(get
 
 @router.post("/wrf/{run_id}/upload_url", response_model=UploadResult, status_code=202,
              summary="Upload input file by URL")
-def upload_url(run_id: str, request: Request, url: Optional[str] = Form(None, description="http(s), ftp or s3 URL"),
-               user: User = Depends(current_user), session: Session = Depends(get_session),
+def upload_url(request: Request, run_id: str, url: Optional[str] = Form(None, description="http(s), ftp or s3 URL"),
+               session: Session = Depends(get_session),
                settings: Settings = Depends(get_settings_dep)) -> Response:
     """Accept the URL at once; the fetch runs in the background (file status ``fetching``)."""
+    user = current_user(request, session)
     if not url:
         raise BadRequest("missing form field 'url'", code="missing_url")
     fileid, run, job = input_service.begin_fetch(session, settings, user, run_id, url)
@@ -116,10 +123,11 @@ def upload_url(run_id: str, request: Request, url: Optional[str] = Form(None, de
 
 
 @router.post("/wrf/{run_id}/setup", response_model=RunObject, summary="Setup your WRF run")
-def setup(run_id: str, body: Optional[SetupRequest] = Body(None),
-          user: User = Depends(current_user), session: Session = Depends(get_session),
+def setup(request: Request, run_id: str, body: Optional[SetupRequest] = Body(None),
+          session: Session = Depends(get_session),
           settings: Settings = Depends(get_settings_dep)) -> Response:
     """Validate every input, render namelist.input, stage the run directory, offer compute options."""
+    user = current_user(request, session)
     overrides = body.namelist if body else None
     run = setup_service.setup_run(session, settings, user, run_id, overrides)
     session.commit()
@@ -127,10 +135,11 @@ def setup(run_id: str, body: Optional[SetupRequest] = Body(None),
 
 
 @router.post("/wrf/{run_id}/start", response_model=RunObject, status_code=202, summary="Start your WRF run")
-def start(run_id: str, cores: Optional[str] = Form(None, description="one of the offered compute options"),
-          user: User = Depends(current_user), session: Session = Depends(get_session),
+def start(request: Request, run_id: str, cores: Optional[str] = Form(None, description="one of the offered compute options"),
+          session: Session = Depends(get_session),
           settings: Settings = Depends(get_settings_dep)) -> Response:
     """Record the start; the daemon submits the Slurm job."""
+    user = current_user(request, session)
     core_count: int | None = None
     if cores is not None and cores.strip():
         if not cores.strip().isdigit():
@@ -144,9 +153,10 @@ def start(run_id: str, cores: Optional[str] = Form(None, description="one of the
 
 
 @router.post("/wrf/{run_id}/stop", response_model=RunObject, status_code=202, summary="Stop your WRF run")
-def stop(run_id: str, user: User = Depends(current_user), session: Session = Depends(get_session),
+def stop(request: Request, run_id: str, session: Session = Depends(get_session),
          settings: Settings = Depends(get_settings_dep)) -> Response:
     """Cancel the run's job; the run becomes ``stopped`` when Slurm confirms."""
+    user = current_user(request, session)
     run = run_service.load_run(session, user, run_id, write=True)
     run_service.stop_run(session, user, run)
     session.commit()
@@ -155,9 +165,10 @@ def stop(run_id: str, user: User = Depends(current_user), session: Session = Dep
 
 
 @router.delete("/wrf/{run_id}", response_model=RunObject, summary="Delete your WRF run")
-def delete(run_id: str, user: User = Depends(current_user), session: Session = Depends(get_session),
+def delete(request: Request, run_id: str, session: Session = Depends(get_session),
            settings: Settings = Depends(get_settings_dep)) -> Response:
     """Cancel any job, remove the run's files, keep its metadata (status ``deleted``)."""
+    user = current_user(request, session)
     run = run_service.load_run(session, user, run_id, write=True)
     run, remove_now = run_service.delete_run(session, user, run)
     session.commit()

@@ -138,7 +138,7 @@ def reconcile() -> None:
         out.print(line, highlight=False)
     out.print(f"reconcile: {report.runs} run(s) held, {len(lines)} change(s)", highlight=False)
     if not report.scheduler_available:
-        raise typer.Exit(5)
+        fail(f"scheduler unavailable, nothing changed: {report.message}", 5)
 
 
 builds_app = typer.Typer(help="Registered WRF builds.", no_args_is_help=True)

@@ -24,12 +24,7 @@ MAX_BACKOFF_S = 60.0
 
 def make_slurm(settings: Settings) -> LocalSlurm:
     """The configured Slurm client."""
-    env = None
-    if settings.slurm.bin_dir:
-        import os
-
-        env = {**os.environ, "PATH": f"{settings.slurm.bin_dir}:{os.environ.get('PATH', '')}"}
-    return LocalSlurm(timeout=settings.slurm.command_timeout_s, env=env)
+    return LocalSlurm(timeout=settings.slurm.command_timeout_s, bin_dir=settings.slurm.bin_dir or None)
 
 
 class Daemon:

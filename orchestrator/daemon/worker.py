@@ -51,10 +51,7 @@ class CycleReport:
 
     def lines(self) -> list[str]:
         out = [f"submitted {j}" for j in self.submitted] + [f"adopted {j}" for j in self.adopted]
-        out += [f"cancelled {j}" for j in self.cancelled] + self.changes
-        if not self.scheduler_available:
-            out.append(f"scheduler unavailable: {self.message}")
-        return out
+        return out + [f"cancelled {j}" for j in self.cancelled] + self.changes
 
 
 class Worker:
@@ -165,6 +162,9 @@ class Worker:
         if not stale:
             return
         found = {info.name: info for info in self.slurm.find_by_name([j.job_name for j in stale])}
+        unseen = [j.job_name for j in stale if j.job_name not in found]
+        if unseen:  # a job that already finished has left squeue (MinJobAge) but is in accounting
+            found.update({info.name: info for info in self.slurm.find_in_accounting(unseen)})
         for job in stale:
             assert job.id is not None
             info = found.get(job.job_name)

@@ -31,6 +31,7 @@ class FetchSettings:
     s3_region: str | None = None
     s3_access_key: str | None = None
     s3_secret_key: str | None = None
+    ca_bundle: str | None = None  # PEM file of CAs for https (an internal CA); None: the certifi bundle
 
 
 @dataclass(frozen=True)

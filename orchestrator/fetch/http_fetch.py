@@ -8,6 +8,8 @@ change the answer between the check and the connection. Environment proxies are 
 
 from __future__ import annotations
 
+import ssl
+
 import httpx
 
 from orchestrator.fetch.common import FetchSettings, Transfer
@@ -73,10 +75,13 @@ def fetch_http(url: str, transfer: Transfer) -> str:
         current = httpx.URL(url)
     except httpx.InvalidURL as exc:
         raise FetchError("bad_url", f"invalid URL: {exc}") from None
-    with httpx.Client(trust_env=False, follow_redirects=False, verify=True) as client:
+    verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=s.ca_bundle) if s.ca_bundle else True
+    with httpx.Client(trust_env=False, follow_redirects=False, verify=verify) as client:
         for hop in range(s.max_redirects + 1):
             if current.scheme not in HTTP_SCHEMES:
-                raise FetchError("url_scheme_not_allowed", f"redirect to a {current.scheme or 'relative'} URL is not allowed")
+                raise FetchError(
+                    "url_scheme_not_allowed", f"redirect to a {current.scheme or 'relative'} URL is not allowed"
+                )
             if not current.raw_host:
                 raise FetchError("bad_url", f"the URL {current} has no host")
             host = current.raw_host.decode("ascii")

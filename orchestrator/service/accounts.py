@@ -6,6 +6,7 @@ import hmac
 import re
 import secrets
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, select
 
 from orchestrator.service.errors import BadRequest, Conflict, NotFound, Unauthorized
@@ -84,6 +85,10 @@ def list_tokens(session: Session) -> list[tuple[ApiToken, User]]:
     return list(session.exec(select(ApiToken, User).where(ApiToken.user_id == User.id).order_by(ApiToken.id)).all())
 
 
+_TOKEN_QUERY = select(ApiToken, User).join(User, User.id == ApiToken.user_id) \
+    .where(ApiToken.token_hash == bindparam("digest"))  # built once: this runs on every request
+
+
 def authenticate(session: Session, authorization: str | None) -> User:
     """The user behind an ``Authorization: Bearer <token>`` header, or Unauthorized saying why."""
     if not authorization:
@@ -95,8 +100,7 @@ def authenticate(session: Session, authorization: str | None) -> User:
     if not TOKEN_RE.match(token):
         raise Unauthorized("invalid token", code="invalid_token")
     digest = hash_token(token)
-    found = session.exec(select(ApiToken, User).join(User, User.id == ApiToken.user_id)
-                         .where(ApiToken.token_hash == digest)).first()
+    found = session.exec(_TOKEN_QUERY, params={"digest": digest}).first()
     # The lookup is by hash (an attacker cannot steer it); compare_digest keeps the final check constant-time.
     if found is None or not hmac.compare_digest(found[0].token_hash, digest):
         raise Unauthorized("invalid token", code="invalid_token")

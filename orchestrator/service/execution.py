@@ -16,6 +16,7 @@ from sqlmodel import Session, select
 from orchestrator.service import runs as run_service
 from orchestrator.service.lifecycle import Status, next_status
 from orchestrator.service.outcome import ACTION_DONE, ACTION_STOPPED, Outcome
+from orchestrator.service.views import touch
 from orchestrator.slurm.client import JobInfo
 from orchestrator.slurm.jobscript import job_name
 from orchestrator.store.models import Job, Run, SchedulerHealth, utcnow
@@ -99,6 +100,7 @@ def record_submission(session: Session, job_pk: int, job_id: str) -> bool:
         job = session.get(Job, job_pk)
         if job is not None:
             session.execute(update(Run).where(Run.id == job.run_id, Run.intent == "start").values(intent=None))
+            touch(session, job.run_id)
     session.commit()
     return done
 
@@ -225,6 +227,7 @@ def finish_without_job(session: Session, run_id: str, owner: str) -> str | None:
 def record_progress(session: Session, run_id: str, owner: str, values: dict[str, Any]) -> None:
     """Progress figures and output listings (no status change)."""
     session.execute(update(Run).where(Run.id == run_id, Run.lease_owner == owner).values(**values))
+    touch(session, run_id)
     session.commit()
 
 

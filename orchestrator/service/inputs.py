@@ -101,6 +101,7 @@ class FetchJob:
 
 def begin_fetch(session: Session, settings: Settings, user: User, run_id: str, url: str) -> tuple[str, Run, FetchJob]:
     """Check the URL's form, record the file as ``fetching`` and return the job for the background fetcher."""
+    from orchestrator.fetch.errors import FetchError
     from orchestrator.fetch.fetchers import derive_filename, validate_url
 
     run = run_service.load_run(session, user, run_id, write=True)
@@ -108,10 +109,8 @@ def begin_fetch(session: Session, settings: Settings, user: User, run_id: str, u
     try:
         validate_url(url)
         filename = sanitize_filename(derive_filename(url))
-    except UploadError as exc:
+    except (UploadError, FetchError) as exc:
         raise BadRequest(exc.message, code=exc.code) from None
-    except ValueError as exc:
-        raise BadRequest(str(exc), code="bad_url") from None
     row = run_service.upsert_input(session, run, filename=filename, size=0, sha256=None, kind=None,
                                    status="fetching", details={}, source_url=url)
     run_service.note_input_changed(session, run, user, "upload_url", filename)

@@ -1,10 +1,14 @@
 """The run object of DESIGN.md §2 as JSON-ready dicts, built with a fixed number of queries per page."""
 from __future__ import annotations
 
+import itertools
+import json
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import event, update
 from sqlmodel import Session, select
 
 from orchestrator.store.models import InputFile, Job, Run, User
@@ -109,3 +113,60 @@ def runs_view(session: Session, runs: list[Any]) -> list[dict[str, Any]]:
 def one_run_view(session: Session, run: Run) -> dict[str, Any]:
     """The run object for one run."""
     return runs_view(session, [run])[0]
+
+
+# ---------------------------------------------------------------- the stored run object (view_json)
+
+TOUCHED = "touched_runs"
+
+
+def dumps(view: dict[str, Any]) -> str:
+    """Compact JSON, as the API sends it."""
+    return json.dumps(view, separators=(",", ":"))
+
+
+def touch(session: Session, run_id: str) -> None:
+    """Mark a run whose view must be refreshed at commit (for Core updates that bypass the ORM)."""
+    session.info.setdefault(TOUCHED, set()).add(run_id)
+
+
+def refresh_views(session: Session, run_ids: Iterable[str]) -> dict[str, str]:
+    """Recompute and store the run object of these runs; rows are locked first so concurrent refreshes of
+    one run serialise and the last one reads every committed change."""
+    ids = sorted(set(run_ids))
+    if not ids:
+        return {}
+    table = Run.__table__
+    rows = list(session.execute(select(table).where(table.c.id.in_(ids)).with_for_update()))
+    out = {}
+    for row, view in zip(rows, runs_view(session, rows)):
+        out[row.id] = text = dumps(view)
+        session.execute(update(table).where(table.c.id == row.id).values(view_json=text))
+    return out
+
+
+def page_json(session: Session, rows: list[Any], next_cursor: str | None) -> bytes:
+    """A listing page from the stored run objects (computing any that are missing)."""
+    missing = [r.id for r in rows if not r.view_json]  # e.g. rows written before view_json existed
+    fresh = refresh_views(session, missing) if missing else {}
+    parts = [fresh.get(r.id) or r.view_json for r in rows]
+    return ('{"runs":[' + ",".join(parts) + '],"next_cursor":' + json.dumps(next_cursor) + "}").encode()
+
+
+@event.listens_for(Session, "before_flush")
+def _collect_touched(session: Session, _context: Any, _instances: Any) -> None:
+    touched = session.info.setdefault(TOUCHED, set())
+    for obj in itertools.chain(session.new, session.dirty, session.deleted):
+        if isinstance(obj, Run):
+            touched.add(obj.id)
+        elif isinstance(obj, (InputFile, Job)):
+            touched.add(obj.run_id)
+
+
+@event.listens_for(Session, "before_commit")
+def _refresh_touched(session: Session) -> None:
+    session.flush()  # collects the last ORM changes and makes them visible to the refresh's queries
+    touched = session.info.pop(TOUCHED, None)
+    if touched:
+        refresh_views(session, touched)
+        session.info.pop(TOUCHED, None)  # the refresh's own writes touch nothing new

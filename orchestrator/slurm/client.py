@@ -10,7 +10,7 @@ import abc
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Sequence
 
 from orchestrator.slurm.states import JobState
 
@@ -76,8 +76,10 @@ class SlurmClient(abc.ABC):
     calls: int   # number of Slurm commands run so far (benchmarks assert calls per poll cycle)
 
     @abc.abstractmethod
-    def submit(self, script_path: str | Path, cwd: str | Path) -> str:
-        """sbatch the script in ``cwd``; return the job id. Raises SubmitRejected/SchedulerUnavailable."""
+    def submit(self, script_path: str | Path, cwd: str | Path, extra: Sequence[str] = ()) -> str:
+        """sbatch the script in ``cwd`` (``extra``: e.g. ["--hold"]); return the job id.
+        Raises SubmitRejected (Slurm refused it) or SchedulerUnavailable (no answer: state unknown —
+        reconcile by name/comment before submitting again)."""
 
     @abc.abstractmethod
     def cancel(self, job_ids: Iterable[str]) -> None:

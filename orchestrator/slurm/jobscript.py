@@ -12,7 +12,7 @@ import re
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import jinja2
 
@@ -154,6 +154,14 @@ class JobSpec:
                 a = a.replace(ph, v)
             out.append(a)
         return out
+
+
+def spec_from_build(build: Any, **fields: Any) -> JobSpec:
+    """JobSpec whose executable, launch line, modules and env come from a build manifest
+    (orchestrator.wrf.builds.Build or anything with ``exe``, ``launch``, ``modules``, ``env``);
+    ``fields`` give the rest (run_id, attempt, ntasks, nodes, time_limit_minutes, run_dir, ...)."""
+    return JobSpec(executable=str(build.exe), launch=list(build.launch), modules=list(build.modules),
+                   env=dict(build.env), **fields)
 
 
 def _environment(templates_dir: Path) -> jinja2.Environment:

@@ -64,6 +64,9 @@ class Run(SQLModel, table=True):
     disk_usage: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
     lease_owner: Optional[str] = Field(default=None, max_length=64)
     lease_until: Optional[datetime] = None
+    # The run object as JSON, refreshed in the same transaction as any change to the run, its files or jobs
+    # (orchestrator.service.views); listings serve it as is instead of rebuilding 50 objects per page.
+    view_json: Optional[str] = Field(default=None, sa_column=Column(Text))
     time_created: datetime = Field(default_factory=utcnow)
     time_started: Optional[datetime] = None
     time_stopped: Optional[datetime] = None
