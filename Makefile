@@ -28,6 +28,7 @@ run: install slurm
 	scripts/run-local
 
 test: install slurm
+	scripts/postgres-up
 	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 bench: install slurm

@@ -9,6 +9,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -178,3 +180,20 @@ DAEMON_TEST_ENV = {
     "CLOUDRUN_SLURM_COMMAND_TIMEOUT_S": "15",
     "CLOUDRUN_EMULATOR_STEP_SECONDS": "0.2",
 }
+
+
+@contextmanager
+def static_http_server(directory: Path) -> Iterator[str]:
+    """A real http.server on 127.0.0.1 serving ``directory``; yields its base URL."""
+    import functools
+    import http.server
+    import threading
+
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(directory))
+    handler.log_message = lambda *a: None  # type: ignore[attr-defined]
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()

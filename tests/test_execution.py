@@ -95,6 +95,8 @@ def test_python_client_end_to_end(stack: tuple[ApiServer, DaemonProcess], case: 
     assert set(EXPECTED_WRFOUT) <= names
     assert {"rsl.out.0000", "rsl.out.0001", "rsl.error.0000", "rsl.error.0001"} <= names  # both ranks
     assert run.job["state"] == "COMPLETED" and run.job["exit_code"] == "0" and run.job["ntasks"] == 2
+    listed = [r for r in client.get_all_runs() if r.id == run.id][0]  # the listing agrees with GET
+    assert listed.status == "done" and listed.percent_complete == 100.0 and listed.job == run.job
     moves = events(api, token, run.id)
     assert [m for m in moves if m[1] != m[2]] == [
         ("create", None, "created"), ("setup", "created", "ready"), ("start", "ready", "starting"),

@@ -2,14 +2,11 @@
 every curl command (host swapped for the local server) and every Python snippet, verbatim."""
 from __future__ import annotations
 
-import functools
-import http.server
 import json
 import os
 import re
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +14,7 @@ import httpx
 import pytest
 
 from tests.factory import make_ideal_case
-from tests.servers import REPO, ApiServer
+from tests.servers import static_http_server, REPO, ApiServer
 
 SEED = REPO.parent / "shared" / "seed" / "api-reference.md"
 PUBLIC_HOST = "https://api.cloudrun.co"
@@ -56,12 +53,8 @@ def case(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def file_url(case: Path) -> Iterator[str]:
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(case.parent))
-    handler.log_message = lambda *a: None  # type: ignore[assignment]
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/wrfinput_d01"
-    server.shutdown()
+    with static_http_server(case.parent) as base:
+        yield f"{base}/wrfinput_d01"
 
 
 @pytest.fixture(scope="module")

@@ -2,9 +2,6 @@
 event, or it is refused with 409 naming the current status and the allowed actions (and writes nothing)."""
 from __future__ import annotations
 
-import functools
-import http.server
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +10,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from tests.factory import make_ideal_case
-from tests.servers import ApiServer
+from tests.servers import static_http_server, ApiServer
 
 STATUSES = ["created", "ready", "starting", "active", "stopped", "done", "error", "deleted"]
 ACTIONS = ["upload", "upload_url", "setup", "start", "stop", "delete"]
@@ -38,12 +35,8 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def file_server(inputs: Path) -> Iterator[str]:
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(inputs.parent))
-    handler.log_message = lambda *a: None  # type: ignore[assignment]
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/wrfinput_d01"
-    server.shutdown()
+    with static_http_server(inputs.parent) as base:
+        yield f"{base}/wrfinput_d01"
 
 
 @pytest.fixture(scope="module")

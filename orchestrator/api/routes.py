@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
-from orchestrator.api.deps import current_user, get_engine, get_session, get_settings_dep
+from orchestrator.api.deps import current_user, get_session, get_settings_dep
 from orchestrator.api.upload_stream import receive_multipart_file
 from orchestrator.api.schemas import (ERROR_RESPONSES, RunEventOut, RunList, RunObject, SetupRequest,
                                       UploadResult)
@@ -82,7 +82,7 @@ def get_events(request: Request, run_id: str, session: Session = Depends(get_ses
                  "properties": {"file": {"type": "string", "format": "binary"}}}}}}})
 async def upload(run_id: str, request: Request, settings: Settings = Depends(get_settings_dep)) -> Response:
     """Stream a multipart ``file`` to disk (never whole in memory) and validate it from its header."""
-    engine = get_engine(request)
+    engine = request.app.state.engine
     authorization = request.headers.get("authorization")
 
     def precheck() -> tuple[User, str, str]:

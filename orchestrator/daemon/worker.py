@@ -223,7 +223,8 @@ class Worker:
         missing: list[str] = []
         if info.state == JobState.COMPLETED:
             missing = missing_history(directory, model, run.namelist_text)
-        outcome = judge(info.state, info.exit_code, run.intent, summary.rsl, model.get("end_time"), missing)
+        outcome = judge(info.state, info.exit_code, run.intent, summary.rsl, model.get("end_time"), missing,
+                        info.reason)
         values: dict[str, Any] = list_outputs(directory)
         if summary.percent is not None and run.status in ("starting", "active"):
             values.update(percent_complete=summary.percent, remaining_time=summary.remaining)

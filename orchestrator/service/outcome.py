@@ -11,20 +11,22 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from orchestrator.slurm.states import JobState
+from orchestrator.slurm.states import (STATUS_ACTIVE, STATUS_DONE, STATUS_STARTING, STATUS_STOPPED, JobState,
+                                       classify)
 
 ACTION_RUNNING = "job_running"
 ACTION_DONE = "job_done"
 ACTION_FAILED = "job_failed"
 ACTION_STOPPED = "stop_confirmed"
 
-SLURM_ERRORS = {
-    JobState.TIMEOUT: ("timeout", "the job reached its Slurm time limit before WRF finished"),
-    JobState.NODE_FAIL: ("node_fail", "a compute node failed while the job ran"),
-    JobState.OUT_OF_MEMORY: ("out_of_memory", "the job ran out of memory on a compute node"),
-    JobState.PREEMPTED: ("preempted", "the job was preempted by a higher-priority job"),
-    JobState.BOOT_FAIL: ("node_fail", "the compute node failed to boot for the job"),
-    JobState.DEADLINE: ("timeout", "the job missed its Slurm deadline"),
+# What each Slurm-side error code (orchestrator.slurm.states.classify) means, for the run's error message.
+SLURM_MESSAGES = {
+    "timeout": "the job reached its Slurm time limit before WRF finished",
+    "node_fail": "a compute node failed while the job ran",
+    "out_of_memory": "the job ran out of memory on a compute node",
+    "preempted": "the job was preempted by a higher-priority job",
+    "cancelled": "the Slurm job was cancelled outside Cloudrun (scancel by an operator or the scheduler)",
+    "lost": "the job is no longer managed by this cluster",
 }
 
 
@@ -86,18 +88,16 @@ def expected_history_files(start_time: str, end_time: str, interval_seconds: int
 
 
 def judge(state: JobState, exit_code: int | None, intent: str | None, rsl: RslSummary, end_time: str | None,
-          missing_outputs: list[str]) -> Outcome:
-    """Decide what a job observation means. ``state`` is the job's Slurm state (squeue or sacct)."""
-    if not state.final:
-        if state in (JobState.RUNNING, JobState.COMPLETING, JobState.CONFIGURING, JobState.STAGE_OUT):
-            return Outcome(ACTION_RUNNING)
+          missing_outputs: list[str], reason: str | None = None) -> Outcome:
+    """Decide what a job observation means: Slurm's view (slurm.states.classify), then WRF's own evidence."""
+    status, code = classify(state, exit_code, reason, cancel_requested=intent in ("stop", "delete"))
+    if status == STATUS_STARTING:
         return Outcome(None)
-    if state == JobState.CANCELLED:
-        if intent in ("stop", "delete"):
-            return Outcome(ACTION_STOPPED)
-        return Outcome(ACTION_FAILED, _error("cancelled", "the Slurm job was cancelled outside Cloudrun "
-                                             "(scancel by an operator or the scheduler)"))
-    if state == JobState.COMPLETED and (exit_code in (0, None)):
+    if status == STATUS_ACTIVE:
+        return Outcome(ACTION_RUNNING)
+    if status == STATUS_STOPPED:
+        return Outcome(ACTION_STOPPED)
+    if status == STATUS_DONE:
         problems = []
         if not rsl.success:
             problems.append("no 'SUCCESS COMPLETE WRF' in the rsl files")
@@ -111,10 +111,9 @@ def judge(state: JobState, exit_code: int | None, intent: str | None, rsl: RslSu
             return Outcome(ACTION_FAILED, _error(rsl.failure[0], rsl.failure[1]))
         return Outcome(ACTION_FAILED, _error("wrf_incomplete", "Slurm reports success but the run is incomplete: "
                                              + "; ".join(problems)))
-    if state in SLURM_ERRORS:
-        code, message = SLURM_ERRORS[state]
-        return Outcome(ACTION_FAILED, _error(code, message, model_time=rsl.model_time))
-    # FAILED (non-zero exit) and anything else final: WRF's own words first
+    if code in SLURM_MESSAGES:
+        return Outcome(ACTION_FAILED, _error(code, SLURM_MESSAGES[code], model_time=rsl.model_time))
+    # a failed job (non-zero exit): WRF's own words first
     if rsl.failure:
         return Outcome(ACTION_FAILED, _error(rsl.failure[0], rsl.failure[1], exit_code=exit_code))
     return Outcome(ACTION_FAILED, _error("failed", f"the job failed with exit code {exit_code} and wrf.exe left "

@@ -1,0 +1,47 @@
+"""What a Slurm observation means for a run (pure): DESIGN.md §2's rule for `done`, and every failure code."""
+from __future__ import annotations
+
+import pytest
+
+from orchestrator.service.outcome import (ACTION_DONE, ACTION_FAILED, ACTION_RUNNING, ACTION_STOPPED, RslSummary,
+                                          expected_history_files, judge, reached_end)
+from orchestrator.slurm.states import JobState
+
+END = "0001-01-01T00:06:00Z"
+GOOD = RslSummary(success=True, model_time="0001-01-01_00:06:00")
+
+
+def test_done_needs_everything() -> None:
+    assert judge(JobState.COMPLETED, 0, None, GOOD, END, []).action == ACTION_DONE
+    no_success = judge(JobState.COMPLETED, 0, None, RslSummary(False, "0001-01-01_00:06:00"), END, [])
+    assert no_success.action == ACTION_FAILED and no_success.error["code"] == "wrf_incomplete"
+    short = judge(JobState.COMPLETED, 0, None, RslSummary(True, "0001-01-01_00:04:00"), END, [])
+    assert short.error["code"] == "wrf_incomplete" and "00:04:00" in short.error["message"]
+    missing = judge(JobState.COMPLETED, 0, None, GOOD, END, ["wrfout_d01_0001-01-01_00:06:00"])
+    assert missing.error["code"] == "wrf_incomplete" and "wrfout_d01" in missing.error["message"]
+
+
+@pytest.mark.parametrize("state,code", [(JobState.TIMEOUT, "timeout"), (JobState.NODE_FAIL, "node_fail"),
+                                        (JobState.OUT_OF_MEMORY, "out_of_memory"),
+                                        (JobState.PREEMPTED, "preempted"), (JobState.CANCELLED, "cancelled")])
+def test_slurm_failures(state: JobState, code: str) -> None:
+    outcome = judge(state, None, None, RslSummary(model_time="0001-01-01_00:02:00"), END, [])
+    assert outcome.action == ACTION_FAILED and outcome.error["code"] == code
+
+
+def test_wrf_words_first_and_user_cancel() -> None:
+    fatal = RslSummary(failure=("wrf_fatal", "input_wrf.F: SIZE MISMATCH"))
+    assert judge(JobState.FAILED, 1, None, fatal, END, []).error == {
+        "code": "wrf_fatal", "message": "input_wrf.F: SIZE MISMATCH", "details": {"exit_code": 1}}
+    assert judge(JobState.FAILED, 139, None, RslSummary(), END, []).error["code"] == "failed"
+    assert judge(JobState.CANCELLED, 0, "stop", RslSummary(), END, []).action == ACTION_STOPPED
+    assert judge(JobState.RUNNING, None, None, RslSummary(), END, []).action == ACTION_RUNNING
+    assert judge(JobState.PENDING, None, None, RslSummary(), END, []).action is None
+
+
+def test_history_names_and_end() -> None:
+    assert expected_history_files("0001-01-01T00:00:00Z", END, 120) == [
+        f"wrfout_d01_0001-01-01_00:0{m}:00" for m in (0, 2, 4, 6)]
+    assert expected_history_files("2000-01-24_12:00:00", "2000-01-25_00:00:00", 3600, frames_per_outfile=6) == [
+        "wrfout_d01_2000-01-24_12:00:00", "wrfout_d01_2000-01-24_18:00:00", "wrfout_d01_2000-01-25_00:00:00"]
+    assert reached_end("0001-01-01_00:06:00", END) and not reached_end(None, END)
