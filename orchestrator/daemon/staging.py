@@ -13,7 +13,7 @@ from orchestrator.core.config import Settings
 from orchestrator.slurm.jobscript import JobSpec, compute_time_limit_minutes, render_job_script
 from orchestrator.store.models import Run
 from orchestrator.store.paths import run_dir
-from orchestrator.wrf.builds import build_for_version, load_builds
+from orchestrator.wrf.builds import build_for_version, registered_builds
 from orchestrator.wrf.namelist import namelist_text, render_restart, set_mesh
 from orchestrator.wrf.namelist_registry import load_version_spec
 
@@ -68,14 +68,14 @@ def prepare_attempt(settings: Settings, run: Run, attempt: int) -> Path:
     if attempt > 1:
         archive_previous_attempt(directory, attempt)
     option = option_for(run)
-    namelist = f90nml.reads(run.namelist_text or "")
+    namelist = run.namelist_data if run.namelist_data else f90nml.reads(run.namelist_text or "")
     if option.get("nproc_x") and option.get("nproc_y"):
         namelist = set_mesh(namelist, int(option["nproc_x"]), int(option["nproc_y"]))
     restart_time = newest_complete_restart(directory) if attempt > 1 else None
     if restart_time:
         namelist = render_restart(namelist, restart_time)
     (directory / "namelist.input").write_text(namelist_text(load_version_spec(run.version), namelist))
-    build = build_for_version(load_builds(settings.builds_dir), run.version)
+    build = build_for_version(registered_builds(settings.builds_dir), run.version)
     if build is None:
         raise RuntimeError(f"no WRF {run.version} build is registered")
     c = settings.cluster

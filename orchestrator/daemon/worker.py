@@ -8,6 +8,7 @@ change goes through orchestrator.service.execution.
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 import os
 import socket
 from dataclasses import dataclass, field
@@ -94,10 +95,11 @@ class Worker:
 
     def _intents(self, runs: dict[str, Run], jobs: dict[str, Job], report: CycleReport) -> None:
         to_cancel: list[str] = []
+        to_start: list[str] = []
         for run in runs.values():
             job = jobs.get(run.id)
             if run.intent == "start" and run.status == "starting" and job is None:
-                self._submit(run, report)
+                to_start.append(run.id)
             elif run.intent in ("stop", "delete"):
                 if job is not None and job.job_id:
                     to_cancel.append(job.job_id)
@@ -108,27 +110,58 @@ class Worker:
                         remove_run_files(self.settings.storage_root, run.id)
                     if result:
                         report.changes.append(f"{run.id}: {result}")
+        if to_start:
+            self._submit([runs[rid] for rid in to_start], report)
         if to_cancel:
             self.slurm.cancel(to_cancel)
             report.cancelled += to_cancel
 
-    def _submit(self, run: Run, report: CycleReport) -> None:
+    def _submit(self, runs: list[Run], report: CycleReport) -> None:
+        """Exactly-once submission of a batch: the attempts are committed before any sbatch, the job ids
+        stored together after."""
         failpoints.hit("before_record")
         with Session(self.engine, expire_on_commit=False) as session:
-            job = execution.begin_attempt(session, run.id, self.owner)
-        if job is None or job.id is None:
-            return
-        self._sbatch(run, job, report)
+            jobs = execution.begin_attempts(session, [r.id for r in runs], self.owner)
+        by_id = {r.id: r for r in runs}
+        submitted: list[tuple[int, str]] = []
+        # Run directories are prepared in worker threads ahead of the sbatch loop, so that file writing
+        # overlaps the time each sbatch waits on the controller.
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="prepare") as pool:
+            scripts = [pool.submit(self._prepare, by_id[job.run_id], job) for job in jobs]
+            try:
+                for job, script in zip(jobs, scripts):
+                    path = script.result()
+                    job_id = self._sbatch(by_id[job.run_id], job, path, report) if path else None
+                    if job_id:
+                        submitted.append((job.id, job_id))  # type: ignore[arg-type]
+            finally:  # even when the scheduler goes away mid-batch, keep the ids Slurm already gave
+                if submitted:
+                    self._store_ids(submitted, report)
 
-    def _sbatch(self, run: Run, job: Job, report: CycleReport) -> None:
+    def _store_ids(self, submitted: list[tuple[int, str]], report: CycleReport) -> None:
+        with Session(self.engine) as session:
+            duplicates = set(execution.record_submissions(session, submitted))
+        for job_pk, job_id in submitted:
+            if job_pk in duplicates:  # adopted or resubmitted elsewhere meanwhile: ours is the duplicate
+                self.slurm.cancel([job_id])
+                report.cancelled.append(job_id)
+            else:
+                report.submitted.append(job_id)
+
+    def _prepare(self, run: Run, job: Job) -> Path | None:
+        """Make the run directory ready for this attempt; None (and the run in error) if it cannot be."""
         assert job.id is not None
         try:
-            script = prepare_attempt(self.settings, run, job.attempt)
+            return prepare_attempt(self.settings, run, job.attempt)
         except Exception as exc:  # a broken run directory is the run's error, not the daemon's death
             log.exception("cannot prepare attempt %s of run %s", job.attempt, run.id)
             with Session(self.engine) as session:
                 execution.record_submit_failure(session, job.id, f"cannot prepare the run directory: {exc}", self.owner)
-            return
+            return None
+
+    def _sbatch(self, run: Run, job: Job, script: Path, report: CycleReport) -> str | None:
+        """sbatch a prepared attempt: the job id, or None when Slurm refused it (recorded on the run)."""
+        assert job.id is not None
         failpoints.hit("before_sbatch")
         try:
             job_id = self.slurm.submit(script, cwd=run_dir(self.settings.storage_root, run.id))
@@ -136,15 +169,9 @@ class Worker:
             with Session(self.engine) as session:
                 execution.record_submit_failure(session, job.id, str(exc), self.owner)
             report.changes.append(f"{run.id}: submit_failed")
-            return
+            return None
         failpoints.hit("after_sbatch")
-        with Session(self.engine) as session:
-            stored = execution.record_submission(session, job.id, job_id)
-        if not stored:  # someone adopted or resubmitted this attempt meanwhile: ours is the duplicate
-            self.slurm.cancel([job_id])
-            report.cancelled.append(job_id)
-            return
-        report.submitted.append(job_id)
+        return job_id
 
     # ------------------------------------------------------------------ crash recovery
 
@@ -175,8 +202,10 @@ class Worker:
                 continue
             with Session(self.engine, expire_on_commit=False) as session:
                 run = session.get(Run, job.run_id)
-            if run is not None and run.status == "starting":
-                self._sbatch(run, job, report)
+            if run is not None and run.status == "starting" and (script := self._prepare(run, job)):
+                job_id = self._sbatch(run, job, script, report)
+                if job_id:
+                    self._store_ids([(job.id, job_id)], report)
 
     # ------------------------------------------------------------------ polling
 
@@ -217,6 +246,9 @@ class Worker:
 
     def _observe(self, run: Run, job: Job, info: JobInfo, report: CycleReport) -> None:
         assert job.id is not None
+        unchanged_job = (job.state == (info.raw_state or info.state.label) and job.reason == info.reason)
+        if info.state.order < JobState.RUNNING.order and unchanged_job and run.intent is None:
+            return  # still queued as last time: no files to read, nothing to write (keeps big polls cheap)
         directory = run_dir(self.settings.storage_root, run.id)
         model = run.model_info or {}
         summary = self.progress.read(directory, model.get("start_time"), model.get("end_time"))
@@ -228,12 +260,16 @@ class Worker:
         values: dict[str, Any] = list_outputs(directory)
         if summary.percent is not None and run.status in ("starting", "active"):
             values.update(percent_complete=summary.percent, remaining_time=summary.remaining)
+        changed_values = {k: v for k, v in values.items() if getattr(run, k) != v}
+        if not changed_values and unchanged_job and outcome.action in (None, "job_running") and \
+                (outcome.action is None or run.status == "active"):
+            return
         with Session(self.engine) as session:
-            execution.record_progress(session, run.id, self.owner, values)
+            if changed_values:
+                execution.record_progress(session, run.id, self.owner, changed_values)
             changed = execution.apply_observation(session, run.id, job.id, info, outcome, self.owner)
         if changed:
             report.changes.append(f"{run.id}: {changed}")
-            if run.intent == "delete" or run.status == "deleted":
+        if run.status == "deleted" or run.intent == "delete":
+            if info.state.final:
                 remove_run_files(self.settings.storage_root, run.id)
-        if run.status == "deleted" and info.state.final:
-            remove_run_files(self.settings.storage_root, run.id)

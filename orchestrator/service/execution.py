@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, update
+from sqlalchemy import and_, bindparam, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -65,44 +65,60 @@ def live_jobs(session: Session, run_ids: list[str]) -> dict[str, Job]:
     return out
 
 
-def begin_attempt(session: Session, run_id: str, owner: str) -> Job | None:
-    """Record a new attempt as ``submitting`` (committed before sbatch). None when there is nothing to do."""
-    run = _locked(session, run_id, owner)
-    if run is None or run.status != Status.starting.value or run.intent != "start":
-        session.rollback()
-        return None
-    if live_jobs(session, [run_id]):
-        session.rollback()
-        return None
-    attempt = run.attempt + 1
-    job = Job(run_id=run_id, attempt=attempt, job_name=job_name(run_id, attempt), submit_state="submitting",
-              ntasks=run.cores)
-    run.attempt = attempt
-    session.add(job)
-    session.add(run)
-    run_service.record_event(session, run, "submit", owner, from_status=run.status,
-                             to_status=run.status, reason=f"attempt {attempt}, job name {job.job_name}")
+def begin_attempts(session: Session, run_ids: list[str], owner: str) -> list[Job]:
+    """Record a new ``submitting`` attempt for each run that needs one, all in one transaction committed
+    before any sbatch (a burst of starts costs a few queries and one commit, not that per run)."""
+    if not run_ids:
+        return []
+    locked = session.exec(select(Run).where(Run.id.in_(run_ids)).with_for_update()).all()  # type: ignore[attr-defined]
+    busy = live_jobs(session, run_ids)
+    jobs = []
+    for run in locked:
+        if run.lease_owner != owner or run.status != Status.starting.value or run.intent != "start" \
+                or run.id in busy:
+            continue
+        attempt = run.attempt + 1
+        job = Job(run_id=run.id, attempt=attempt, job_name=job_name(run.id, attempt), submit_state="submitting",
+                  ntasks=run.cores)
+        run.attempt = attempt
+        session.add(job)
+        session.add(run)
+        run_service.record_event(session, run, "submit", owner, from_status=run.status, to_status=run.status,
+                                 reason=f"attempt {attempt}, job name {job.job_name}")
+        jobs.append(job)
     try:
         session.commit()
-    except IntegrityError:  # another daemon recorded this attempt first
-        session.rollback()
-        return None
-    return job
+    except IntegrityError:  # another daemon recorded one of these attempts first: nothing is submitted now;
+        session.rollback()  # the next cycle sees its attempt and leaves the run alone
+        return []
+    return jobs
+
+
+def record_submissions(session: Session, submitted: list[tuple[int, str]]) -> list[int]:
+    """Store the job ids of submitted attempts in one transaction. Returns the attempts that already had
+    another id (their new job is a duplicate the caller must cancel)."""
+    if not submitted:
+        return []
+    now = utcnow()
+    table = Job.__table__
+    session.execute(update(table).where(table.c.id == bindparam("pk"), table.c.job_id.is_(None))
+                    .values(job_id=bindparam("jid"), submit_state="submitted", submitted=now),
+                    [{"pk": pk, "jid": jid} for pk, jid in submitted])
+    stored = dict(session.execute(select(table.c.id, table.c.job_id)
+                                  .where(table.c.id.in_([pk for pk, _ in submitted]))).all())
+    ours = {pk for pk, jid in submitted if stored.get(pk) == jid}
+    run_ids = [rid for (rid,) in session.execute(select(table.c.run_id).where(table.c.id.in_(ours)))]
+    if run_ids:
+        session.execute(update(Run).where(Run.id.in_(run_ids), Run.intent == "start").values(intent=None))  # type: ignore[attr-defined]
+        for rid in run_ids:
+            touch(session, rid)
+    session.commit()
+    return [pk for pk, _ in submitted if pk not in ours]
 
 
 def record_submission(session: Session, job_pk: int, job_id: str) -> bool:
-    """Store the job id of a submitted attempt; False when the attempt already has one (then the caller
-    holds a duplicate job and must cancel it)."""
-    result = session.execute(update(Job).where(Job.id == job_pk, Job.job_id.is_(None))  # type: ignore[union-attr]
-                             .values(job_id=job_id, submit_state="submitted", submitted=utcnow()))
-    done = result.rowcount == 1
-    if done:
-        job = session.get(Job, job_pk)
-        if job is not None:
-            session.execute(update(Run).where(Run.id == job.run_id, Run.intent == "start").values(intent=None))
-            touch(session, job.run_id)
-    session.commit()
-    return done
+    """Store one job id; False when the attempt already had one (the caller must cancel its duplicate)."""
+    return not record_submissions(session, [(job_pk, job_id)])
 
 
 def record_submit_failure(session: Session, job_pk: int, message: str, owner: str) -> None:

@@ -3,6 +3,7 @@ stage the run directory — or leave the run ``created`` with every problem list
 """
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,7 +48,7 @@ def _file_problems(row: InputFile) -> list[Problem]:
 
 def plan_setup(settings: Settings, run: Run, files: list[InputFile], overrides: dict[str, Any] | None) -> SetupPlan:
     """Decide the namelist, the compute options and the build for ``run`` from its stored inputs."""
-    from orchestrator.wrf.builds import build_for_version, load_builds
+    from orchestrator.wrf.builds import build_for_version, registered_builds
     from orchestrator.wrf.consistency import check_consistency
     from orchestrator.wrf.decomposition import ClusterShape, CostModel, compute_options
     from orchestrator.wrf.headers import read_header
@@ -60,7 +61,7 @@ def plan_setup(settings: Settings, run: Run, files: list[InputFile], overrides: 
         plan.warnings += [p for p in found if p.severity == Severity.warning]
     for name in required_input_files(run, files):
         plan.problems.append(Problem("missing_input", f"{name} is required before setup: upload it", name))
-    plan.build = build_for_version(load_builds(settings.builds_dir), run.version)
+    plan.build = build_for_version(registered_builds(settings.builds_dir), run.version)
     if plan.build is None:
         plan.problems.append(Problem("no_build", f"no WRF {run.version} build is registered on this cluster "
                                      f"(manifests in {settings.builds_dir}); ask the operators", None))
@@ -132,6 +133,7 @@ def setup_run(session: Session, settings: Settings, user: User, run_id: str,
                         namelist_text=plan.namelist_text or "", build=plan.build, namelist=plan.namelist or {},
                         version=run.version)
     run.namelist_text = plan.namelist_text
+    run.namelist_data = json.loads(json.dumps(plan.namelist or {}))  # plain JSON types
     run.namelist_overrides = overrides
     run.model_info = plan.model_info
     run.compute_options = plan.compute_options

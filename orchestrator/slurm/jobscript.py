@@ -7,6 +7,7 @@ value that reaches a shell command line is additionally shlex-quoted in the temp
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import shlex
@@ -164,7 +165,10 @@ def spec_from_build(build: Any, **fields: Any) -> JobSpec:
                    env=dict(build.env), **fields)
 
 
+@functools.lru_cache(maxsize=4)
 def _environment(templates_dir: Path) -> jinja2.Environment:
+    """One Jinja environment per templates directory: it caches the compiled template (compiling it for
+    every submission cost more than the sbatch call)."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates_dir)),
         undefined=jinja2.StrictUndefined,   # a typo in the template fails loudly, never renders ""

@@ -49,6 +49,7 @@ class Run(SQLModel, table=True):
     compute_options: Optional[list[dict[str, Any]]] = Field(default=None, sa_column=Column(JSON))
     namelist_text: Optional[str] = Field(default=None, sa_column=Column(Text))
     namelist_overrides: Optional[dict[str, Any]] = Field(default=None, sa_column=Column(JSON))
+    namelist_data: Optional[dict[str, Any]] = Field(default=None, sa_column=Column(JSON))  # parsed form of namelist_text
     build_label: Optional[str] = Field(default=None, max_length=64)
     build_emulator: Optional[bool] = None
     cores: Optional[int] = None

@@ -10,6 +10,7 @@ Loading and checking touch the disk only to read manifests and stat the files th
 """
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -82,6 +83,18 @@ def load_builds(directory: str | os.PathLike, errors: list[str] | None = None) -
                 raise ValueError(message) from exc
             errors.append(message)
     return builds
+
+
+def registered_builds(directory: str | os.PathLike) -> list[Build]:
+    """load_builds for hot paths (setup, every submission): re-read only when a manifest changed."""
+    directory = Path(directory)
+    stamp = tuple((p.name, p.stat().st_mtime_ns) for p in sorted(directory.glob("*.y*ml")))
+    return list(_cached_builds(directory, stamp))
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_builds(directory: Path, stamp: tuple[tuple[str, int], ...]) -> tuple[Build, ...]:
+    return tuple(load_builds(directory))
 
 
 def parse_manifest(text: str, path: str | os.PathLike) -> Build:
