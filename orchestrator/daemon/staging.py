@@ -13,6 +13,7 @@ from orchestrator.core.config import Settings
 from orchestrator.slurm.jobscript import JobSpec, compute_time_limit_minutes, render_job_script
 from orchestrator.store.models import Run
 from orchestrator.store.paths import run_dir
+from orchestrator.wrf.headers import NETCDF_LOCK
 from orchestrator.wrf.builds import build_for_version, registered_builds
 from orchestrator.wrf.namelist import namelist_text, render_restart, set_mesh
 from orchestrator.wrf.namelist_registry import load_version_spec
@@ -44,7 +45,7 @@ def newest_complete_restart(directory: Path) -> str | None:
         stamp = path.name[len(RESTART_PREFIX):len(RESTART_PREFIX) + 19]
         try:
             datetime.strptime(stamp, WRF_TIME)
-            with netCDF4.Dataset(path) as ds:
+            with NETCDF_LOCK, netCDF4.Dataset(path) as ds:
                 if "Times" in ds.variables and len(ds.variables["Times"]) > 0:
                     return stamp
         except Exception:

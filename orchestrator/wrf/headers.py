@@ -19,6 +19,7 @@ Both need only the first few KiB of the file, so a multi-GB sparse file costs wh
 from __future__ import annotations
 
 import os
+import threading
 import struct
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -185,9 +186,19 @@ def _scalars(ds: netCDF4.Dataset) -> dict[str, float]:
     return out
 
 
+# The netCDF-C library is not thread-safe, and the API reads headers from its worker threads (uploads,
+# URL fetches, setup): every in-process netCDF access takes this lock.
+NETCDF_LOCK = threading.RLock()
+
+
 def read_header(path: str | os.PathLike[str]) -> FileHeader:
     """Read a netCDF file's header (never its big fields) into a ``FileHeader``; raise ``HeaderError``."""
-    p = Path(path)
+    with NETCDF_LOCK:
+        return _read_header(Path(path))
+
+
+def _read_header(path: Path) -> FileHeader:
+    p = path
     try:
         size = p.stat().st_size
     except OSError as exc:
