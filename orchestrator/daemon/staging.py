@@ -15,8 +15,7 @@ from orchestrator.store.models import Run
 from orchestrator.store.paths import run_dir
 from orchestrator.wrf.headers import NETCDF_LOCK
 from orchestrator.wrf.builds import build_for_version, registered_builds
-from orchestrator.wrf.namelist import namelist_text, render_restart, set_mesh
-from orchestrator.wrf.namelist_registry import load_version_spec
+from orchestrator.wrf.namelist import namelist_for
 
 ATTEMPT_FILES = ("rsl.out.", "rsl.error.", "slurm-", "cloudrun.exit")
 RESTART_PREFIX = "wrfrst_d01_"
@@ -69,13 +68,14 @@ def prepare_attempt(settings: Settings, run: Run, attempt: int) -> Path:
     if attempt > 1:
         archive_previous_attempt(directory, attempt)
     option = option_for(run)
-    namelist = run.namelist_data if run.namelist_data else f90nml.reads(run.namelist_text or "")
-    if option.get("nproc_x") and option.get("nproc_y"):
-        namelist = set_mesh(namelist, int(option["nproc_x"]), int(option["nproc_y"]))
     restart_time = newest_complete_restart(directory) if attempt > 1 else None
-    if restart_time:
-        namelist = render_restart(namelist, restart_time)
-    (directory / "namelist.input").write_text(namelist_text(load_version_spec(run.version), namelist))
+    texts = (run.namelist_data or {}).get("texts", {})
+    if restart_time or str(option["cores"]) not in texts:
+        groups = (run.namelist_data or {}).get("groups") or f90nml.reads(run.namelist_text or "")
+        text = namelist_for(groups, option, run.version, restart_time)
+    else:
+        text = texts[str(option["cores"])]  # rendered at setup for each offered core count
+    (directory / "namelist.input").write_text(text)
     build = build_for_version(registered_builds(settings.builds_dir), run.version)
     if build is None:
         raise RuntimeError(f"no WRF {run.version} build is registered")

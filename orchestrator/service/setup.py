@@ -18,6 +18,7 @@ from orchestrator.service.views import required_input_files
 from orchestrator.store.models import InputFile, Run, User
 from orchestrator.store.paths import run_dir, uploads_dir
 from orchestrator.store.rundir import stage_run_directory
+from orchestrator.wrf.namelist import namelist_for
 from orchestrator.wrf.types import Problem, Severity
 
 
@@ -133,7 +134,10 @@ def setup_run(session: Session, settings: Settings, user: User, run_id: str,
                         namelist_text=plan.namelist_text or "", build=plan.build, namelist=plan.namelist or {},
                         version=run.version)
     run.namelist_text = plan.namelist_text
-    run.namelist_data = json.loads(json.dumps(plan.namelist or {}))  # plain JSON types
+    groups = json.loads(json.dumps(plan.namelist or {}))  # plain JSON types
+    # namelist.input for every offered core count, rendered now so that a start only copies text
+    texts = {str(o["cores"]): namelist_for(groups, o, run.version) for o in plan.compute_options or []}
+    run.namelist_data = {"groups": groups, "texts": texts}
     run.namelist_overrides = overrides
     run.model_info = plan.model_info
     run.compute_options = plan.compute_options

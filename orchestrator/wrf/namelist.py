@@ -179,3 +179,13 @@ def set_mesh(namelist: Namelist, nproc_x: int, nproc_y: int) -> Namelist:
     out = copy.deepcopy(namelist)
     out.setdefault("domains", {}).update({"nproc_x": nproc_x, "nproc_y": nproc_y})
     return out
+
+
+def namelist_for(groups: dict[str, Any], option: dict[str, Any], version: str, restart_time: str | None = None) -> str:
+    """namelist.input for one compute option: Cloudrun's explicit MPI mesh, and restart settings if resuming."""
+    namelist = groups
+    if option.get("nproc_x") and option.get("nproc_y"):
+        namelist = set_mesh(namelist, int(option["nproc_x"]), int(option["nproc_y"]))
+    if restart_time:
+        namelist = render_restart(namelist, restart_time)
+    return namelist_text(load_version_spec(version), namelist)
