@@ -179,6 +179,7 @@ DAEMON_TEST_ENV = {
     "CLOUDRUN_CLUSTER_MIN_TIME_LIMIT_S": "60",
     "CLOUDRUN_SLURM_COMMAND_TIMEOUT_S": "15",
     "CLOUDRUN_EMULATOR_STEP_SECONDS": "0.2",
+    "CLOUDRUN_DAEMON_MAX_AUTO_RETRIES": "0",  # failures stay failures unless a test turns retries on
 }
 
 

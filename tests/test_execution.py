@@ -197,3 +197,33 @@ def test_stop_then_start_resumes_from_restart_file(stack: tuple[ApiServer, Daemo
                       if line.startswith("Timing for main"))
     assert "0001-01-01_00:04:12" in first_main  # the second attempt began at the restart time
     assert (run_dir / "attempt-1" / "rsl.error.0000").exists()  # the first attempt's log was kept
+
+
+@pytest.fixture(scope="module")
+def retry_stack(slurm_cluster: dict, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:  # noqa: F811
+    root = tmp_path_factory.mktemp("retry")
+    dep = Deployment(root, f"sqlite:///{root / 'cloudrun.db'}",
+                     {**DAEMON_TEST_ENV, "CLOUDRUN_DAEMON_MAX_AUTO_RETRIES": "1"})
+    dep.cli("db", "upgrade")
+    api = ApiServer(dep).start()
+    daemon = DaemonProcess(dep).start()
+    yield api
+    daemon.stop()
+    api.stop()
+
+
+def test_cfl_blow_up_retries_from_restart_with_a_smaller_time_step(retry_stack: ApiServer, case: Path) -> None:
+    api = retry_stack
+    token = api.deployment.create_user_token("eli")
+    h = {"Authorization": f"Bearer {token}"}
+    # wrfrst every minute; the emulator blows up (CFL) at step 8 (model 00:01:36) while time_step >= 12 s
+    rid = ready_run(api, token, case, fail={"mode": "cfl", "step": 8, "min_time_step": 12},
+                    namelist={"time_control": {"run_minutes": 6, "history_interval": 2, "restart_interval": 1}})
+    assert httpx.post(f"{api.url}/wrf/{rid}/start", headers=h, data={"cores": "1"}).status_code == 202
+    r = final(api, token, rid)
+    assert r["status"] == "done", r["error"]
+    assert r["job"]["attempt"] == 2 and r["error"] is None
+    retry = [e for e in httpx.get(f"{api.url}/wrf/{rid}/events", headers=h).json() if e["action"] == "auto_retry"]
+    assert len(retry) == 1 and "cfl" in retry[0]["reason"]
+    namelist = (storage(api) / "runs" / rid / "namelist.input").read_text()
+    assert "time_step = 10," in namelist and "restart = .true." in namelist and "start_minute = 1," in namelist

@@ -45,3 +45,20 @@ def test_history_names_and_end() -> None:
     assert expected_history_files("2000-01-24_12:00:00", "2000-01-25_00:00:00", 3600, frames_per_outfile=6) == [
         "wrfout_d01_2000-01-24_12:00:00", "wrfout_d01_2000-01-24_18:00:00", "wrfout_d01_2000-01-25_00:00:00"]
     assert reached_end("0001-01-01_00:06:00", END) and not reached_end(None, END)
+
+
+def test_retry_plan_is_capped_and_shrinks_the_time_step_for_cfl() -> None:
+    from orchestrator.service.execution import retry_plan
+    from orchestrator.store.models import Run
+
+    groups = {"domains": {"time_step": 12}, "time_control": {"history_interval": [2]}}
+    run = Run(id="r" + "x" * 20, owner_id=1, version="3.9", namelist_data={"groups": groups, "texts": {"1": "x"}})
+    cfl = retry_plan(run, {"code": "cfl", "message": "m"}, max_retries=2)
+    assert cfl == {"groups": {"domains": {"time_step": 10}, "time_control": {"history_interval": [2]}}, "texts": {}}
+    assert retry_plan(run, {"code": "timeout", "message": "m"}, 2) == run.namelist_data  # same namelist, resumed
+    assert retry_plan(run, {"code": "wrf_fatal", "message": "m"}, 2) is None  # a WRF error is not retried
+    run.retries = 2
+    assert retry_plan(run, {"code": "node_fail", "message": "m"}, 2) is None  # the cap
+    one = Run(id="r" + "y" * 20, owner_id=1, version="3.9",
+              namelist_data={"groups": {"domains": {"time_step": 1}, "time_control": {"history_interval": 1}}})
+    assert retry_plan(one, {"code": "cfl", "message": "m"}, 2) is None  # no smaller whole second

@@ -267,7 +267,8 @@ class Worker:
         with Session(self.engine) as session:
             if changed_values:
                 execution.record_progress(session, run.id, self.owner, changed_values)
-            changed = execution.apply_observation(session, run.id, job.id, info, outcome, self.owner)
+            changed = execution.apply_observation(session, run.id, job.id, info, outcome, self.owner,
+                                                  self.settings.daemon.max_auto_retries)
         if changed:
             report.changes.append(f"{run.id}: {changed}")
         if run.status == "deleted" or run.intent == "delete":

@@ -15,11 +15,12 @@ from sqlmodel import Session, select
 
 from orchestrator.service import runs as run_service
 from orchestrator.service.lifecycle import Status, next_status
-from orchestrator.service.outcome import ACTION_DONE, ACTION_STOPPED, Outcome
+from orchestrator.service.outcome import ACTION_DONE, ACTION_FAILED, ACTION_STOPPED, Outcome
 from orchestrator.service.views import touch
 from orchestrator.slurm.client import JobInfo
 from orchestrator.slurm.jobscript import job_name
 from orchestrator.store.models import Job, Run, SchedulerHealth, utcnow
+from orchestrator.wrf.namelist import smaller_time_step
 
 ATTENTION = or_(Run.status.in_([Status.starting.value, Status.active.value]),  # type: ignore[attr-defined]
                 Run.intent.is_not(None))  # type: ignore[union-attr]
@@ -160,9 +161,28 @@ def _aware(value: Any) -> Any:
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
+RETRYABLE = frozenset({"timeout", "node_fail", "preempted", "cfl"})
+
+
+def retry_plan(run: Run, error: dict[str, Any] | None, max_retries: int) -> dict[str, Any] | None:
+    """The namelist data for an automatic retry of a failed attempt (DESIGN §4 Recovery), or None when the
+    failure is final: only node failures, preemption, time limits and CFL blow-ups, at most ``max_retries``
+    times; a CFL retry also takes a smaller time step. The attempt resumes from the newest complete wrfrst."""
+    if not error or error.get("code") not in RETRYABLE or run.retries >= max_retries:
+        return None
+    data = dict(run.namelist_data or {})
+    if error["code"] == "cfl":
+        smaller = smaller_time_step(data.get("groups") or {})
+        if smaller is None:
+            return None
+        data = {"groups": smaller, "texts": {}}  # texts were rendered for the old time step
+    return data
+
+
 def apply_observation(session: Session, run_id: str, job_pk: int, info: JobInfo | None, outcome: Outcome,
-                      owner: str) -> str | None:
-    """Record what Slurm said and move the run per ``outcome``. Returns the new status if it changed."""
+                      owner: str, max_retries: int = 0) -> str | None:
+    """Record what Slurm said and move the run per ``outcome`` (or retry it automatically where DESIGN §4
+    says so). Returns the new status if it changed."""
     run = _locked(session, run_id, owner)
     job = session.get(Job, job_pk)
     if run is None or job is None:
@@ -176,6 +196,15 @@ def apply_observation(session: Session, run_id: str, job_pk: int, info: JobInfo 
     if run.status == Status.deleted.value:
         if info is not None and info.state.final:
             run.intent = None  # the job of a deleted run is gone: the daemon may now remove its files
+    elif action == ACTION_FAILED and (plan := retry_plan(run, outcome.error, max_retries)) is not None:
+        err = outcome.error or {}
+        run_service.transition(session, run, "auto_retry", owner,
+                               reason=f"retry {run.retries + 1} of {max_retries} after {err.get('code')}: "
+                                      f"{err.get('message')}"[:1000])
+        run.retries += 1
+        run.namelist_data = plan
+        run.intent, run.intent_cores = "start", run.cores
+        changed = run.status
     elif action and next_status(run.status, action) is not None:
         reason = (outcome.error or {}).get("message") or (info.raw_state if info else None)
         run_service.transition(session, run, action, owner, reason=reason)
@@ -207,8 +236,6 @@ def record_miss(session: Session, job_pk: int) -> int:
 
 def mark_lost(session: Session, run_id: str, job_pk: int, owner: str, misses: int) -> None:
     """Declare a job lost after repeated confirmed absences."""
-    from orchestrator.service.outcome import ACTION_FAILED
-
     info = None
     outcome = Outcome(ACTION_FAILED, {"code": "lost", "message": f"Slurm no longer knows job of this run: absent "
                                       f"from squeue and sacct in {misses} consecutive polls", "details": None})

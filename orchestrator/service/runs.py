@@ -215,6 +215,7 @@ def start_run(session: Session, user: User, run: Run, cores: int | None) -> Run:
     transition(session, run, "start", actor_of(user), reason=f"cores={cores}")
     run.cores = cores
     run.intent, run.intent_cores = "start", cores
+    run.retries = 0  # a user's start gives the run a fresh budget of automatic retries
     run.error = None
     run.time_started = run.time_started or utcnow()
     run.time_stopped = None

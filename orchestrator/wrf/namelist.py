@@ -189,3 +189,17 @@ def namelist_for(groups: dict[str, Any], option: dict[str, Any], version: str, r
     if restart_time:
         namelist = render_restart(namelist, restart_time)
     return namelist_text(load_version_spec(version), namelist)
+
+
+def smaller_time_step(groups: dict[str, Any]) -> dict[str, Any] | None:
+    """The namelist with the next smaller whole-second time_step that still divides the history interval
+    (the usual cure for a CFL blow-up), or None when no smaller whole second fits."""
+    domains = groups.get("domains", {})
+    current = int(expand(domains.get("time_step", 0), 1)[0] or 0)
+    history = history_seconds(groups.get("time_control", {}))
+    for step in range(current - 1, 0, -1):
+        if history % step == 0:
+            out = copy.deepcopy(groups)
+            out["domains"]["time_step"] = step
+            return out
+    return None
