@@ -30,6 +30,7 @@ RUN_FIELDS: tuple[str, ...] = (
     "cores",
     "percent_complete",
     "remaining_time",
+    "stalled",
     "job",
     "output_files",
     "output_size",
@@ -150,6 +151,11 @@ class Run:
     def remaining_time(self) -> float | None:
         """Estimated wall time left, seconds (``None`` before start)."""
         return self._data.get("remaining_time")
+
+    @property
+    def stalled(self) -> bool:
+        """True while an active run's WRF log has not grown for a long time (a flag, not an error)."""
+        return bool(self._data.get("stalled"))
 
     @property
     def job(self) -> JobInfo | None:

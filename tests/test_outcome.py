@@ -62,3 +62,20 @@ def test_retry_plan_is_capped_and_shrinks_the_time_step_for_cfl() -> None:
     one = Run(id="r" + "y" * 20, owner_id=1, version="3.9",
               namelist_data={"groups": {"domains": {"time_step": 1}, "time_control": {"history_interval": 1}}})
     assert retry_plan(one, {"code": "cfl", "message": "m"}, 2) is None  # no smaller whole second
+
+
+def test_progress_reader_flags_idle_time(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from orchestrator.daemon.progress import ProgressReader
+
+    now = [1000.0]
+    reader = ProgressReader(clock=lambda: now[0])
+    rsl = tmp_path / "rsl.error.0000"
+    rsl.write_text("taskid: 0 hostname: n1\nTiming for main: time 0001-01-01_00:00:12 on domain   1:    0.03 elapsed seconds\n")
+    assert reader.read(tmp_path).idle_s == 0.0
+    now[0] += 50
+    assert reader.read(tmp_path).idle_s == 50.0  # nothing new for 50 s
+    with rsl.open("a") as f:
+        f.write("Timing for main: time 0001-01-01_00:00:24 on domain   1:    0.03 elapsed seconds\n")
+    now[0] += 5
+    progress = reader.read(tmp_path, "0001-01-01T00:00:00Z", "0001-01-01T00:01:00Z")
+    assert progress.idle_s == 0.0 and progress.percent == 40.0

@@ -86,6 +86,7 @@ class RunObject(BaseModel):
     cores: Optional[int] = None
     percent_complete: Optional[float] = None
     remaining_time: Optional[float] = None
+    stalled: bool = Field(False, description="an active run whose WRF log has not grown for daemon.stalled_after_s")
     job: Optional[JobInfo] = None
     output_files: list[dict[str, Any]]
     output_size: int

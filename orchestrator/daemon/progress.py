@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import f90nml
 
@@ -22,17 +22,22 @@ class RunProgress:
     percent: float | None = None
     remaining: float | None = None
     speed: float | None = None
+    idle_s: float = 0.0  # wall seconds since any rsl file of the run last grew
 
 
 class ProgressReader:
     """Keeps one parse state and offset per rsl file, so each poll reads only what was appended."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._files: dict[Path, tuple[int, RslState]] = {}
+        self._grew: dict[Path, float] = {}  # run directory -> when one of its rsl files last grew
+        self.clock = clock
 
     def _update(self, path: Path) -> RslState:
         offset, state = self._files.get(path, (0, RslState()))
         text, new_offset = read_new(path, offset)
+        if new_offset != offset or path.parent not in self._grew:
+            self._grew[path.parent] = self.clock()
         if new_offset < offset:  # truncated by a new attempt: start over
             state = RslState()
         if text:
@@ -45,6 +50,7 @@ class ProgressReader:
         states = {p.name: self._update(p) for p in sorted(directory.glob("rsl.error.*"))}
         if not states:
             return RunProgress(RslSummary())
+        idle = self.clock() - self._grew.get(directory, self.clock())
         main = states.get("rsl.error.0000") or next(iter(states.values()))
         failure = classify_failure(states)
         summary = RslSummary(success=any(s.success for s in states.values()), model_time=main.model_time,
@@ -52,7 +58,7 @@ class ProgressReader:
         percent = remaining = speed = None
         if start and end and main.model_time:
             percent, remaining, speed = progress(main, parse_time(start), parse_time(end), now=time.time())
-        return RunProgress(summary, percent, remaining, speed)
+        return RunProgress(summary, percent, remaining, speed, idle)
 
     def forget(self, directory: Path) -> None:
         """Drop cached states of a directory (after its files were archived or removed)."""

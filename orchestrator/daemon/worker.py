@@ -260,6 +260,12 @@ class Worker:
         values: dict[str, Any] = list_outputs(directory)
         if summary.percent is not None and run.status in ("starting", "active"):
             values.update(percent_complete=summary.percent, remaining_time=summary.remaining)
+        if info.state == JobState.RUNNING:  # flagged, not failed: a stall may be slow I/O; Slurm's limit decides
+            stalled = summary.idle_s > self.settings.daemon.stalled_after_s
+            if stalled != bool((run.progress or {}).get("stalled")):
+                log.warning("run %s %s", run.id, f"stalled: no new rsl line for {summary.idle_s:.0f} s"
+                            if stalled else "is writing rsl lines again")
+                values["progress"] = {"stalled": stalled}
         changed_values = {k: v for k, v in values.items() if getattr(run, k) != v}
         if not changed_values and unchanged_job and outcome.action in (None, "job_running") and \
                 (outcome.action is None or run.status == "active"):

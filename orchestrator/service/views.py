@@ -75,6 +75,7 @@ def run_view(run: Run, files: list[InputFile], job: Job | None, owner: str | Non
         "cores": run.cores,
         "percent_complete": run.percent_complete,
         "remaining_time": run.remaining_time,
+        "stalled": bool((run.progress or {}).get("stalled")) if run.status == "active" else False,
         "job": job_view(job),
         "output_files": run.output_files or [],
         "output_size": run.output_size,
