@@ -69,9 +69,14 @@ class CostSettings(_Section):
 
 
 class SlurmSettings(_Section):
-    backend: Literal["local"] = "local"
+    backend: Literal["local", "ssh"] = "local"
     command_timeout_s: float = Field(20, gt=0)
     bin_dir: str = ""
+    ssh_host: str = ""
+    ssh_port: int = Field(22, ge=1, le=65535)
+    ssh_user: str = "root"
+    ssh_key: str = ""
+    ssh_known_hosts: str = ""
 
 
 class DaemonSettings(_Section):

@@ -23,8 +23,15 @@ MAX_BACKOFF_S = 60.0
 
 
 def make_slurm(settings: Settings) -> LocalSlurm:
-    """The configured Slurm client."""
-    return LocalSlurm(timeout=settings.slurm.command_timeout_s, bin_dir=settings.slurm.bin_dir or None)
+    """The configured Slurm client: local subprocesses, or the same commands over SSH."""
+    s = settings.slurm
+    if s.backend == "ssh":
+        from orchestrator.slurm.ssh import SshSlurm
+
+        return SshSlurm(s.ssh_host, port=s.ssh_port, user=s.ssh_user, key_filename=s.ssh_key or None,
+                        known_hosts=s.ssh_known_hosts or None, timeout=s.command_timeout_s,
+                        bin_dir=s.bin_dir or None)
+    return LocalSlurm(timeout=s.command_timeout_s, bin_dir=s.bin_dir or None)
 
 
 class Daemon:
