@@ -133,7 +133,12 @@ def test_curl_end_to_end_on_two_nodes(stack: tuple[ApiServer, DaemonProcess], ca
     result = wait_for(done, "the curl run to finish", 150, every=0.2)
     assert result["status"] == "done", result["error"]
     assert sorted(result["job"]["nodes"]) == ["node1", "node2"]  # the 2-node job landed on both slurmd nodes
-    assert any(p is not None and 0 < p < 100 for p in percents)
+    assert any(p is not None and 0 < p < 100 for p in percents) and result["percent_complete"] == 100.0
+    assert set(EXPECTED_WRFOUT) <= {f["filename"] for f in result["output_files"]}
+    moves = [(e["action"], e["from_status"], e["to_status"]) for e in curl(f"{api.url}/wrf/{rid}/events")]
+    assert [m for m in moves if m[1] != m[2]] == [
+        ("create", None, "created"), ("setup", "created", "ready"), ("start", "ready", "starting"),
+        ("job_running", "starting", "active"), ("job_done", "active", "done")]
     rsl = sorted(p.name for p in (storage(api) / "runs" / rid).glob("rsl.error.*"))
     assert rsl == [f"rsl.error.000{i}" for i in range(4)]
 

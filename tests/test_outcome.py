@@ -79,3 +79,15 @@ def test_progress_reader_flags_idle_time(tmp_path) -> None:  # type: ignore[no-u
     now[0] += 5
     progress = reader.read(tmp_path, "0001-01-01T00:00:00Z", "0001-01-01T00:01:00Z")
     assert progress.idle_s == 0.0 and progress.percent == 40.0
+
+
+def test_wrf_times_one_parser_for_every_spelling() -> None:
+    from datetime import datetime
+
+    from orchestrator.wrf.times import format_wrf_time, iso_time, parse_wrf_time, try_parse_wrf_time
+
+    when = datetime(1, 1, 1, 0, 6, 0)
+    for text in ("0001-01-01_00:06:00", "0001-01-01_00_06_00", "0001-01-01T00:06:00Z", " 0001-01-01 00:06:00 "):
+        assert parse_wrf_time(text) == when, text
+    assert format_wrf_time(when) == "0001-01-01_00:06:00" and iso_time(when) == "0001-01-01T00:06:00Z"
+    assert try_parse_wrf_time("not a time") is None and try_parse_wrf_time(None) is None

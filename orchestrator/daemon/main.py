@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from pathlib import Path
 
 from apscheduler.schedulers.blocking import BlockingScheduler
 

@@ -8,9 +8,11 @@ time, and the expected history files; anything else is ``error`` with the reason
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
+from orchestrator.wrf.times import format_wrf_time as format_time
+from orchestrator.wrf.times import parse_wrf_time as parse_time
 from orchestrator.slurm.states import (STATUS_ACTIVE, STATUS_DONE, STATUS_STARTING, STATUS_STOPPED, JobState,
                                        classify)
 
@@ -51,19 +53,6 @@ def _error(code: str, message: str, **details: Any) -> dict[str, Any]:
     return {"code": code, "message": message, "details": details or None}
 
 
-WRF_TIME = "%Y-%m-%d_%H:%M:%S"
-
-
-def parse_time(text: str) -> datetime:
-    """A WRF time (2000-01-24_12:00:00) or the run object's ISO form (2000-01-24T12:00:00Z)."""
-    text = text.strip().rstrip("Z").replace("T", "_")
-    return datetime.strptime(text[:19], WRF_TIME)
-
-
-def format_time(when: datetime) -> str:
-    """WRF's time stamp; zero-padded years (ideal cases run in year 0001, which strftime does not pad)."""
-    return (f"{when.year:04d}-{when.month:02d}-{when.day:02d}_{when.hour:02d}:{when.minute:02d}:"
-            f"{when.second:02d}")
 
 
 def reached_end(model_time: str | None, end_time: str | None) -> bool:

@@ -5,7 +5,9 @@ read as zeros at debug_level 0), so the validator does.
 """
 from __future__ import annotations
 
-from datetime import datetime
+from orchestrator.wrf.times import format_wrf_time  # noqa: F401  (re-exported for inputs/consistency)
+from orchestrator.wrf.times import try_parse_wrf_time as parse_wrf_time  # noqa: F401  (None on a malformed time)
+
 
 T, W = "Time", "bdy_width"
 X, XS, Y, YS = "west_east", "west_east_stag", "south_north", "south_north_stag"
@@ -103,17 +105,5 @@ EXPECTED_ATTRIBUTES = ("NUM_LAND_CAT", "MMINLU", "MAP_PROJ", "CEN_LAT", "CEN_LON
                        "SIMULATION_START_DATE", "SIMULATION_INITIALIZATION_TYPE", "HYPSOMETRIC_OPT")
 NEST_ATTRIBUTES = ("PARENT_ID", "I_PARENT_START", "J_PARENT_START", "PARENT_GRID_RATIO")
 
-WRF_TIME = "%Y-%m-%d_%H:%M:%S"
 
 
-def parse_wrf_time(text: str) -> datetime | None:
-    """A WRF time string (``2000-01-24_12:00:00``) as a datetime, or None when it is not one."""
-    try:
-        return datetime.strptime(text.strip(), WRF_TIME)
-    except (ValueError, AttributeError):
-        return None
-
-
-def format_wrf_time(when: datetime) -> str:
-    """A datetime in WRF's ``YYYY-MM-DD_HH:MM:SS`` form (zero-padded years, e.g. ideal 0001-01-01)."""
-    return f"{when.year:04d}-{when:%m-%d_%H:%M:%S}"

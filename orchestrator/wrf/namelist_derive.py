@@ -6,6 +6,10 @@ attributes it checks, the start time (a Times record), the boundary interval and
 """
 from __future__ import annotations
 
+from orchestrator.wrf.times import format_wrf_time as format_time  # noqa: F401
+from orchestrator.wrf.times import iso_time  # noqa: F401
+from orchestrator.wrf.times import parse_wrf_time as parse_time  # noqa: F401
+
 import math
 import re
 from dataclasses import dataclass, field
@@ -15,7 +19,6 @@ from typing import Any
 from orchestrator.wrf.inputs import SCALARS_KEY
 from orchestrator.wrf.types import FileHeader, Problem
 
-WRF_TIME = "%Y-%m-%d_%H:%M:%S"
 _DOMAIN_FILE = re.compile(r"^wrfinput_d(\d\d)$")
 # attribute -> (group, variable); the physics options written by ideal.exe/real.exe (facts 1.4)
 PHYSICS_ATTRIBUTES = {
@@ -37,21 +40,6 @@ def checked_physics(version: str) -> tuple[str, ...]:
     if version == "3.8.1":
         return ("sf_surface_physics",)
     return ("sf_surface_physics", "gwd_opt", "sf_ocean_physics", "sf_urban_physics")
-
-
-def parse_time(text: str) -> datetime:
-    """A WRF time string (YYYY-MM-DD_HH:MM:SS; 'T' or ' ' accepted as separator) as a datetime."""
-    return datetime.strptime(text.strip().replace("T", "_").replace(" ", "_").rstrip("Z"), WRF_TIME)
-
-
-def format_time(when: datetime) -> str:
-    """A datetime as WRF writes it (year zero-padded to 4 digits, also for ideal year 0001)."""
-    return f"{when.year:04d}-{when.month:02d}-{when.day:02d}_{when.hour:02d}:{when.minute:02d}:{when.second:02d}"
-
-
-def iso_time(when: datetime) -> str:
-    """ISO 8601 UTC for the run object."""
-    return f"{when.year:04d}-{when.month:02d}-{when.day:02d}T{when.hour:02d}:{when.minute:02d}:{when.second:02d}Z"
 
 
 @dataclass(frozen=True)

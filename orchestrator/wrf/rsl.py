@@ -20,7 +20,8 @@ import re
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-WRF_TIME_FORMAT = "%Y-%m-%d_%H:%M:%S"
+from orchestrator.wrf.times import parse_wrf_time
+
 
 RE_TASKID = re.compile(r"^taskid:\s+(\d+)\s+hostname:\s+(\S*)")
 RE_MAIN = re.compile(
@@ -87,14 +88,6 @@ class RslState:
     wall_first: float | None = None
     wall_last: float | None = None
     lines: int = 0
-
-
-def parse_wrf_time(text: str) -> datetime:
-    """'YYYY-MM-DD_HH:MM:SS' (also with '_' instead of ':' as nocolons writes it) -> datetime."""
-    text = text.strip()
-    if len(text) >= 19 and text[13] == "_":
-        text = text[:13] + ":" + text[14:16] + ":" + text[17:19]
-    return datetime.strptime(text[:19], WRF_TIME_FORMAT)
 
 
 def _seconds(value: str) -> float:
