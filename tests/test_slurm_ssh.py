@@ -1,6 +1,7 @@
 """The SSH transport against a real sshd on 127.0.0.1 (scripts/sshd-up) and the real Slurm behind it."""
 from __future__ import annotations
 
+import secrets
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,14 +38,15 @@ def client(sshd: tuple[Path, int], **kw: object) -> SshSlurm:
 
 
 def test_submit_query_cancel_over_ssh(slurm_cluster: dict, sshd: tuple[Path, int], tmp_path: Path) -> None:  # noqa: F811
+    name = f"cloudrun-ssh-test-{secrets.token_hex(4)}"  # finished jobs of earlier runs stay visible for a while
     script = tmp_path / "held.sh"
-    script.write_text("#!/bin/bash\n#SBATCH --job-name=cloudrun-ssh-test\n#SBATCH --hold\n#SBATCH -o /dev/null\ntrue\n")
+    script.write_text(f"#!/bin/bash\n#SBATCH --job-name={name}\n#SBATCH --hold\n#SBATCH -o /dev/null\ntrue\n")
     slurm = client(sshd)
     try:
         job_id = slurm.submit(script, cwd=tmp_path)
         seen = slurm.query([job_id])
-        assert seen[job_id].state == JobState.PENDING and seen[job_id].name == "cloudrun-ssh-test"
-        assert [j.job_id for j in slurm.find_by_name(["cloudrun-ssh-test"])] == [job_id]
+        assert seen[job_id].state == JobState.PENDING and seen[job_id].name == name
+        assert [j.job_id for j in slurm.find_by_name([name])] == [job_id]
         slurm.cancel([job_id])
         assert slurm.calls_by_command == {"sbatch": 1, "squeue": 2, "scancel": 1}
     finally:

@@ -37,31 +37,36 @@ class LocalSlurm(SlurmClient):
     # -------------------------------------------------------------------------------- running
     def run(self, argv: Sequence[str], cwd: str | Path | None = None,
             timeout: float | None = None) -> subprocess.CompletedProcess[str]:
-        """Run one Slurm command (no shell); raise the classified SlurmError if it fails."""
+        """Run one Slurm command (no shell); raise the classified SlurmError if it fails. Transports
+        (this class: a local subprocess; SshSlurm: the login node) only differ in ``_execute``."""
         argv = list(argv)
         name = argv[0]
         if self.bin_dir:
             argv[0] = str(self.bin_dir / name)
         self.calls += 1
         self.calls_by_command[name] = self.calls_by_command.get(name, 0) + 1
+        proc = self._execute(argv, cwd, self.timeout if timeout is None else timeout)
+        if proc.returncode != 0:
+            raise cmd.classify_error([name, *argv[1:]], proc.returncode, proc.stderr)
+        for w in cmd.stderr_warnings(proc.stderr):
+            log.warning("%s: %s", name, w)
+        return proc
+
+    def _execute(self, argv: list[str], cwd: str | Path | None, timeout: float) -> subprocess.CompletedProcess[str]:
+        """Run ``argv`` as a local subprocess; an unanswered command is SchedulerUnavailable."""
+        name = Path(argv[0]).name
         env = {**os.environ, **self.env} if self.env else None
-        t = self.timeout if timeout is None else timeout
         try:
-            proc = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True,
-                                  timeout=t, check=False, stdin=subprocess.DEVNULL)
+            return subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True,
+                                  timeout=timeout, check=False, stdin=subprocess.DEVNULL)
         except subprocess.TimeoutExpired as e:
-            raise SchedulerUnavailable(f"Slurm unavailable: {name} did not answer within {t:g} s",
+            raise SchedulerUnavailable(f"Slurm unavailable: {name} did not answer within {timeout:g} s",
                                        argv=argv) from e
         except FileNotFoundError as e:
             raise SlurmError(f"{name} not found ({argv[0]}): is Slurm installed? (scripts/slurm-up)",
                              argv=argv) from e
         except OSError as e:
             raise SlurmError(f"could not run {name}: {e}", argv=argv) from e
-        if proc.returncode != 0:
-            raise cmd.classify_error([name, *argv[1:]], proc.returncode, proc.stderr)
-        for w in cmd.stderr_warnings(proc.stderr):
-            log.warning("%s: %s", name, w)
-        return proc
 
     # -------------------------------------------------------------------------------- interface
     def submit(self, script_path: str | Path, cwd: str | Path, extra: Sequence[str] = ()) -> str:

@@ -12,11 +12,9 @@ import socket
 import subprocess
 import threading
 from pathlib import Path
-from typing import Sequence
 
 import paramiko
 
-from orchestrator.slurm import commands as cmd
 from orchestrator.slurm.client import SchedulerUnavailable, SlurmError
 from orchestrator.slurm.local import LocalSlurm
 
@@ -53,35 +51,26 @@ class SshSlurm(LocalSlurm):
         self._client = client
         return client
 
-    def run(self, argv: Sequence[str], cwd: str | Path | None = None,
-            timeout: float | None = None) -> subprocess.CompletedProcess[str]:
-        """Run one Slurm command on the login node; raise the classified SlurmError if it fails."""
-        argv = list(argv)
-        name = argv[0]
-        if self.bin_dir:
-            argv[0] = str(Path(self.bin_dir) / name)
-        self.calls += 1
-        self.calls_by_command[name] = self.calls_by_command.get(name, 0) + 1
+    def _execute(self, argv: list[str], cwd: str | Path | None, timeout: float) -> subprocess.CompletedProcess[str]:
+        """Run ``argv`` on the login node, each word quoted for the remote shell."""
+        name = Path(argv[0]).name
         line = shlex.join(argv)
         if cwd is not None:
             line = f"cd {shlex.quote(str(cwd))} && {line}"
-        t = self.timeout if timeout is None else timeout
         with self._lock:
             client = self._connect()
             try:
-                _, stdout, stderr = client.exec_command(line, timeout=t)
+                _, stdout, stderr = client.exec_command(line, timeout=timeout)
                 out = stdout.read().decode(errors="replace")
                 err = stderr.read().decode(errors="replace")
                 code = stdout.channel.recv_exit_status()
             except (socket.timeout, TimeoutError) as exc:
-                raise SchedulerUnavailable(f"Slurm unavailable: {name} did not answer within {t:g} s over SSH",
+                raise SchedulerUnavailable(f"Slurm unavailable: {name} did not answer within {timeout:g} s over SSH",
                                            argv=argv) from exc
             except (paramiko.SSHException, OSError) as exc:
                 self._client = None
                 raise SchedulerUnavailable(f"Slurm unavailable: SSH to {self.host} failed during {name}: {exc}",
                                            argv=argv) from exc
-        if code != 0:
-            raise cmd.classify_error([name, *argv[1:]], code, err)
         return subprocess.CompletedProcess(argv, code, out, err)
 
     def close(self) -> None:
