@@ -6,7 +6,7 @@ stored after; a crash between the two leaves a ``submitting`` row that recovery 
 """
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import timedelta, timezone
 from typing import Any
 
 from sqlalchemy import and_, bindparam, or_, update
@@ -156,8 +156,6 @@ def _aware(value: Any) -> Any:
     """Slurm prints the cluster's local time without a zone; this cluster runs in UTC."""
     if value is None:
         return None
-    from datetime import timezone
-
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 

@@ -31,9 +31,6 @@ def required_input_files(run: Run, files: list[InputFile]) -> list[str]:
     if info.get("real_data") or any(f.kind == "wrfinput" and ((f.details or {}).get("summary") or {}).get("ideal") is False
                                       for f in files):
         needed.append("wrfbdy_d01")
-    for name in (info.get("required_inputs") or []):
-        if name not in needed:
-            needed.append(name)
     return [n for n in needed if n not in ready]
 
 
