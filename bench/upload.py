@@ -1,30 +1,44 @@
-"""Upload throughput vs `cp` of the same file on the same disk, and the server's peak memory.
+"""Upload throughput vs `cp` of the same file on the same disk, the machine's floor, and the server's peak memory.
 
-    .venv/bin/python bench/upload.py                       # 2 GiB, built-in minimal app
-    .venv/bin/python bench/upload.py --size-mib 512 --dir /data/bench
-    .venv/bin/python bench/upload.py --app orchestrator.api.app:app --path /v1/wrf/RUNID/upload \
-        --header "Authorization: Bearer TOKEN"              # the real API instead
+    .venv/bin/python bench/upload.py                       # 2 GiB, through receive_multipart_file
+    .venv/bin/python bench/upload.py --size-mib 512 --rounds 5 --client httpx
 
-What it does: writes a source file of random-ish bytes (a 16 MiB random block repeated: real data
-blocks, not sparse, cheap to make), times `cp` of it into the same directory (and `cp` + fsync,
-since the upload writer fsyncs before its rename), then starts uvicorn in a *separate process*
-(so its memory can be read from /proc/<pid>/status), streams the file as multipart/form-data with
-httpx from a generator (never read whole), and prints the throughput ratio upload/cp and the
-server's VmHWM before/after. It prints numbers; it asserts nothing. Files are removed at the end.
+Contenders, each timed from the client's first byte to the server's reply, on one source file:
+- ``cp``          the file copied on the same disk (page cache to page cache: one in-kernel copy);
+- ``cp + fsync``  the same, made durable, as the upload is before it answers;
+- ``floor``       what *any* server could do on this machine: a raw TCP socket (no HTTP parsing, no
+                  framework) that receives the body into a buffer pool, sha256-hashes it and writes it
+                  in two helper threads (both release the GIL: this is C speed), then fsyncs and renames.
+                  It does the same unavoidable work as the upload (receive, hash, write, fsync, rename)
+                  and nothing else, so ``floor / cp`` is the highest ratio reachable here;
+- ``upload``      multipart through the streaming receiver under uvicorn (``bench/upload_api.py`` runs
+                  the whole API: auth, database, header validation).
+
+The client is curl (what users run: ``curl -F file=@...``) unless ``--client httpx``. CPU seconds of
+server and client are printed per contender: on a 2-vCPU machine, wall time cannot beat CPU / 2.
+Page allocation on a VM is bimodal (a page the hypervisor reclaimed costs a fault to get back), so
+one untimed warm-up round runs first, the contenders alternate, and the median is compared.
+It prints numbers; it asserts nothing. Files are removed at the end.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import importlib.util
 import os
+import queue
+import resource
 import shutil
 import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from starlette.requests import Request  # module level: FastAPI resolves the string annotation here
@@ -32,9 +46,11 @@ from starlette.requests import Request  # module level: FastAPI resolves the str
 MiB = 1024 * 1024
 BOUNDARY = "----cloudrunBenchBoundary"
 REPO = Path(__file__).resolve().parent.parent
+FLOOR_CHUNK = 1 << 20
+FLOOR_BUFFERS = 8
 
 
-# --------------------------------------------------------------------------- server side
+# --------------------------------------------------------------------------- servers
 def build_app(dest: Path, max_bytes: int):
     """The minimal app: POST /upload → receive_multipart_file(dest) (the building block under test)."""
     from fastapi import FastAPI
@@ -53,26 +69,105 @@ def build_app(dest: Path, max_bytes: int):
             return JSONResponse({"error": {"code": exc.code, "message": exc.message}}, status_code=exc.status)
         return {"filename": got.filename, "size": got.size, "sha256": got.sha256}
 
-    @app.post("/drain")
-    async def drain(request: Request):
-        """Reads and discards the body: the ceiling uvicorn itself puts on any upload."""
-        n = 0
-        async for chunk in request.stream():
-            n += len(chunk)
-        return {"received": n}
-
     return app
 
 
-def serve(args: argparse.Namespace) -> None:
+def serve_uvicorn(port: int, dest: Path) -> None:
     import uvicorn
 
     sys.path.insert(0, str(REPO))
-    app = args.app or build_app(Path(args.dest), 64 * 1024**3)
-    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", lifespan="auto" if args.app else "off")
+    uvicorn.run(build_app(dest, 64 * 1024**3), host="127.0.0.1", port=port, log_level="warning", lifespan="off")
 
 
-# --------------------------------------------------------------------------- client side
+def _floor_receive(conn: socket.socket, target: Path) -> str:
+    """Receive one HTTP request body into ``target`` (hash + write in helper threads); return the sha256."""
+    head = b""
+    while b"\r\n\r\n" not in head:
+        got = conn.recv(65536)
+        if not got:
+            raise ConnectionError("client closed before the headers ended")
+        head += got
+    head, _, first = head.partition(b"\r\n\r\n")
+    length = next(int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                  if line.lower().startswith(b"content-length:"))
+    free: queue.Queue[bytearray] = queue.Queue()
+    for _ in range(FLOOR_BUFFERS):
+        free.put(bytearray(FLOOR_CHUNK))
+    to_hash: queue.Queue[tuple[bytearray, int] | None] = queue.Queue()
+    to_write: queue.Queue[tuple[bytearray, int] | None] = queue.Queue()
+    users: dict[int, int] = {}
+    lock = threading.Lock()
+    hasher = hashlib.sha256(first)
+    temp = target.with_name(".floor.part")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.write(fd, first)
+
+    def done_with(buf: bytearray) -> None:
+        with lock:
+            users[id(buf)] -= 1
+            if not users[id(buf)]:
+                free.put(buf)
+
+    def hash_loop() -> None:
+        while (item := to_hash.get()) is not None:
+            hasher.update(memoryview(item[0])[: item[1]])
+            done_with(item[0])
+
+    def write_loop() -> None:
+        while (item := to_write.get()) is not None:
+            view = memoryview(item[0])[: item[1]]
+            while view:
+                view = view[os.write(fd, view):]
+            done_with(item[0])
+
+    helpers = [threading.Thread(target=hash_loop), threading.Thread(target=write_loop)]
+    for t in helpers:
+        t.start()
+    received = len(first)
+    try:
+        while received < length:
+            buf = free.get()
+            view = memoryview(buf)
+            filled = 0
+            while filled < FLOOR_CHUNK and received + filled < length:
+                n = conn.recv_into(view[filled:], min(FLOOR_CHUNK - filled, length - received - filled))
+                if not n:
+                    raise ConnectionError("client closed mid-body")
+                filled += n
+            received += filled
+            with lock:
+                users[id(buf)] = 2
+            to_hash.put((buf, filled))
+            to_write.put((buf, filled))
+    finally:
+        to_hash.put(None)
+        to_write.put(None)
+        for t in helpers:
+            t.join()
+    os.fsync(fd)
+    os.close(fd)
+    os.replace(temp, target)
+    return hasher.hexdigest()
+
+
+def serve_floor(port: int, dest: Path) -> None:
+    """The floor contender: a bare TCP server, one request per connection, no HTTP framework."""
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", port))
+    listener.listen()
+    while True:
+        conn, _ = listener.accept()
+        with conn:
+            try:
+                digest = _floor_receive(conn, dest / "floor.bin").encode()
+            except (ConnectionError, StopIteration, ValueError):
+                continue  # e.g. the start-up probe, which connects and closes
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                         b"Content-Length: %d\r\n\r\n{\"sha256\": \"%s\"}" % (len(digest) + 14, digest))
+
+
+# --------------------------------------------------------------------------- measuring
 def proc_status(pid: int) -> dict[str, int]:
     """VmRSS / VmHWM of a process, in bytes."""
     out: dict[str, int] = {}
@@ -83,7 +178,24 @@ def proc_status(pid: int) -> dict[str, int]:
     return out
 
 
+def proc_cpu_seconds(pid: int) -> float:
+    """user + system CPU seconds of a process, all its threads included."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def self_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def make_source(path: Path, size: int) -> None:
+    """Real data blocks (a 16 MiB random block repeated), not sparse: cp cannot skip holes."""
     block = os.urandom(16 * MiB)
     with open(path, "wb") as f:
         left = size
@@ -93,7 +205,18 @@ def make_source(path: Path, size: int) -> None:
             left -= n
 
 
-def time_cp(src: Path, dst: Path, fsync: bool) -> float:
+def sha256_of(path: Path) -> str:
+    """Also warms the page cache for every contender alike."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(16 * MiB):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def time_cp(src: Path, dst: Path, fsync: bool) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of ``cp src dst`` (+ fsync of dst); dst is removed afterwards."""
+    cpu0 = children_cpu_seconds() + self_cpu_seconds()
     t0 = time.perf_counter()
     subprocess.run(["cp", str(src), str(dst)], check=True)
     if fsync:
@@ -103,8 +226,9 @@ def time_cp(src: Path, dst: Path, fsync: bool) -> float:
         finally:
             os.close(fd)
     elapsed = time.perf_counter() - t0
+    cpu = children_cpu_seconds() + self_cpu_seconds() - cpu0
     dst.unlink()
-    return elapsed
+    return elapsed, cpu
 
 
 def free_port() -> int:
@@ -126,15 +250,21 @@ def wait_listening(port: int, proc: subprocess.Popen, limit: float = 30.0) -> No
     raise SystemExit("server did not start")
 
 
-def upload(port: int, path: str, src: Path, filename: str, headers: list[str]) -> tuple[float, dict]:
+def _post_curl(url: str, src: Path, filename: str, headers: list[str]) -> tuple[int, str]:
+    cmd = ["curl", "-sS", "-o", "-", "-w", "\n%{http_code}", "-H", "Expect:", "-F", f"file=@{src};filename={filename}", url]
+    for h in headers:
+        cmd += ["-H", h]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    body, _, code = out.rpartition("\n")
+    return int(code), body
+
+
+def _post_httpx(url: str, src: Path, filename: str, headers: list[str]) -> tuple[int, str]:
     import httpx
 
-    head = (
-        f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\n"
-        "Content-Type: application/octet-stream\r\n\r\n"
-    ).encode()
+    head = (f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\n"
+            "Content-Type: application/octet-stream\r\n\r\n").encode()
     tail = f"\r\n--{BOUNDARY}--\r\n".encode()
-    size = src.stat().st_size
 
     def body():
         yield head
@@ -144,107 +274,219 @@ def upload(port: int, path: str, src: Path, filename: str, headers: list[str]) -
         yield tail
 
     hdrs = {"Content-Type": f"multipart/form-data; boundary={BOUNDARY}",
-            "Content-Length": str(len(head) + size + len(tail))}
+            "Content-Length": str(len(head) + src.stat().st_size + len(tail))}
     for h in headers:
         k, _, v = h.partition(":")
         hdrs[k.strip()] = v.strip()
+    r = httpx.post(url, content=body(), headers=hdrs, timeout=600)
+    return r.status_code, r.text
+
+
+def upload(url: str, src: Path, filename: str, headers: list[str], client: str = "curl") -> tuple[float, float, str]:
+    """POST ``src`` as multipart; return (wall seconds, client CPU seconds, reply body). Exits on an HTTP error."""
+    post: Callable[..., tuple[int, str]] = _post_curl if client == "curl" else _post_httpx
+    cpu0 = children_cpu_seconds() + self_cpu_seconds()
     t0 = time.perf_counter()
-    r = httpx.post(f"http://127.0.0.1:{port}{path}", content=body(), headers=hdrs, timeout=600)
+    status, body = post(url, src, filename, headers)
     elapsed = time.perf_counter() - t0
-    if r.status_code >= 300:
-        raise SystemExit(f"upload failed: {r.status_code} {r.text[:500]}")
-    return elapsed, r.json()
+    cpu = children_cpu_seconds() + self_cpu_seconds() - cpu0
+    if status >= 300:
+        raise SystemExit(f"upload to {url} failed: {status} {body[:500]}")
+    return elapsed, cpu, body
+
+
+@dataclass
+class Series:
+    """Wall and CPU seconds of one contender over the timed rounds."""
+
+    name: str
+    wall: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
+
+    def add(self, wall: float, cpu: float) -> None:
+        self.wall.append(wall)
+        self.cpu.append(cpu)
+
+    def median(self) -> float:
+        return statistics.median(self.wall)
+
+    def best(self) -> float:
+        return min(self.wall)
+
+    def line(self, size: int, note: str = "") -> str:
+        med = self.median()
+        walls = " ".join(f"{t:.2f}" for t in self.wall)
+        return (f"{self.name:<11} median {med:5.2f} s {size / MiB / med:5.0f} MiB/s, best {size / MiB / self.best():5.0f} "
+                f"MiB/s; CPU {min(self.cpu):5.2f} s   [{walls}]{note}")
+
+
+def start_server(args: list[str]) -> tuple[subprocess.Popen, int]:
+    """This script in a server mode, in its own process (its memory and CPU are read from /proc)."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), *args, "--port", str(port)],
+                            cwd=str(REPO))
+    wait_listening(port, proc)
+    return proc, port
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(15)
+
+
+PAGE_REPORTING_ORDER = Path("/sys/module/page_reporting/parameters/page_reporting_order")
+
+
+@contextlib.contextmanager
+def page_reporting_paused() -> Iterator[str]:
+    """Pause the guest's free-page reporting for the measurement, if this VM has it; restore it after.
+
+    On a VM with free-page reporting (Firecracker here), freed memory is handed back to the host,
+    and a page cache page that lands on such memory costs a host fault: writing then runs at about
+    400 MB/s instead of several GB/s. Which contender gets those pages depends on what ran just
+    before it, not on its code (cp measured 0.5 s or 5 s for the same 2 GiB). Reporting only
+    considers free blocks of at least ``page_reporting_order``; an order above the allocator's
+    largest (10) pauses it, as pyperf's ``system tune`` pins CPU frequency.
+    """
+    try:
+        saved = PAGE_REPORTING_ORDER.read_text().strip()
+        PAGE_REPORTING_ORDER.write_text("11")
+    except OSError:
+        yield "free-page reporting: not present or not writable, left as is"
+        return
+    try:
+        yield f"free-page reporting paused for the measurement (page_reporting_order {saved} -> 11, restored after)"
+    finally:
+        PAGE_REPORTING_ORDER.write_text(saved)
+
+
+def settle(*leftovers: Path) -> None:
+    """Remove the previous round's outputs and flush dirty pages, so no contender pays for another."""
+    for path in leftovers:
+        path.unlink(missing_ok=True)
+    os.sync()
+
+
+def report(size: int, cp: Series, cp_sync: Series, floor: Series, up: Series) -> None:
+    """The ratios; ``up`` is the upload under test."""
+    print(cp.line(size))
+    print(cp_sync.line(size))
+    print(floor.line(size, "   (raw TCP + sha256 + write + fsync, C speed)"))
+    print(up.line(size))
+    def ratio(name: str, base: Series, other: Series, why: str) -> None:
+        print(f"ratio {name:<18} median {base.median() / other.median():5.2f}, best {base.best() / other.best():5.2f}"
+              f"   ({why})")
+
+    met = cp.median() / up.median() >= 0.5
+    ratio("upload/cp:", cp, up, f"target >= 0.5: {'met' if met else 'NOT met'}")
+    ratio("floor/cp:", cp, floor, "the most any server can reach on this machine")
+    ratio("upload/floor:", floor, up, "share of that ceiling the upload reaches")
+    ratio("upload/(cp+fsync):", cp_sync, up, "like for like: both durable")
+
+
+def default_client() -> str:
+    return "curl" if shutil.which("curl") else "httpx"
+
+
+def describe_machine() -> str:
+    impl = ("httptools" if importlib.util.find_spec("httptools") else "h11") + (
+        " + uvloop" if importlib.util.find_spec("uvloop") else " + asyncio")
+    load = Path("/proc/loadavg").read_text().split()[0]
+    return f"uvicorn http: {impl}; {os.cpu_count()} CPUs, load average {load}"
+
+
+@dataclass
+class UnderTest:
+    """The upload being measured: where to POST, the server process, and how to check its reply."""
+
+    url: str
+    server: subprocess.Popen
+    lands_at: Path | None  # the file each upload creates, removed between rounds (None: a service's own file)
+    check_reply: Callable[[str], None]
+    headers: list[str] = field(default_factory=list)
+
+
+def measure(rounds: int, src: Path, work: Path, under_test: UnderTest, client: str) -> None:
+    """Time cp, cp + fsync, the floor and the upload under test, alternating; print the report and RSS."""
+    size = src.stat().st_size
+    floor_proc, floor_port = start_server(["--serve", "floor", "--dest", str(work)])
+    cp, cp_sync, floor, up = Series("cp"), Series("cp + fsync"), Series("floor"), Series("upload")
+    copy = work / "copy.bin"
+    server = under_test.server
+    try:
+        before = proc_status(server.pid)
+        for round_no in range(rounds + 1):  # round 0 warms up and is not counted
+            timed = round_no > 0
+            settle(copy)
+            wall, cpu = time_cp(src, copy, fsync=False)
+            if timed:
+                cp.add(wall, cpu)
+            settle(copy)
+            wall, cpu = time_cp(src, copy, fsync=True)
+            if timed:
+                cp_sync.add(wall, cpu)
+            settle(work / "floor.bin")
+            server_cpu = proc_cpu_seconds(floor_proc.pid)
+            wall, cpu, _ = upload(f"http://127.0.0.1:{floor_port}/", src, src.name, [], client)
+            if timed:
+                floor.add(wall, cpu + proc_cpu_seconds(floor_proc.pid) - server_cpu)
+            settle(*[under_test.lands_at] if under_test.lands_at else [])
+            server_cpu = proc_cpu_seconds(server.pid)
+            wall, cpu, body = upload(under_test.url, src, src.name, under_test.headers, client)
+            if timed:
+                up.add(wall, cpu + proc_cpu_seconds(server.pid) - server_cpu)
+            under_test.check_reply(body)
+        after = proc_status(server.pid)
+    finally:
+        stop_server(floor_proc)
+    print(f"{rounds} timed rounds after one warm-up; times in s; medians compared; CPU = server + client")
+    report(size, cp, cp_sync, floor, up)
+    growth = after["VmHWM"] - before["VmHWM"]
+    print(f"server RSS: before {before['VmRSS'] / MiB:.0f} MiB (peak {before['VmHWM'] / MiB:.0f}), "
+          f"peak after {after['VmHWM'] / MiB:.0f} MiB, growth {growth / MiB:.1f} MiB   (target < 100 MiB)")
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--size-mib", type=int, default=2048)
     p.add_argument("--dir", default=str(REPO / "var" / "bench-upload"), help="work directory (one disk)")
-    p.add_argument("--app", default=None, help="ASGI app import string; default: the built-in minimal app")
-    p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--path", default="/upload")
-    p.add_argument("--header", action="append", default=[], help="extra request header 'Name: value'")
-    p.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--client", choices=("curl", "httpx"), default=default_client())
+    p.add_argument("--serve", choices=("uvicorn", "floor"), help=argparse.SUPPRESS)
     p.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--dest", default="", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.serve:
-        serve(args)
+        (serve_uvicorn if args.serve == "uvicorn" else serve_floor)(args.port, Path(args.dest))
         return
 
     work = Path(args.dir)
-    work.mkdir(parents=True, exist_ok=True)
     dest = work / "dest"
-    dest.mkdir(exist_ok=True)
-    src = work / "source.bin"
-    size = args.size_mib * MiB
-    print(f"source: {size / MiB:.0f} MiB in {work}")
-    make_source(src, size)
-    want_sha = hashlib.sha256()
-    with open(src, "rb") as f:  # also warms the page cache for every contender alike
-        while chunk := f.read(16 * MiB):
-            want_sha.update(chunk)
-
-    impl = ("httptools" if importlib.util.find_spec("httptools") else "h11") + (
-        " + uvloop" if importlib.util.find_spec("uvloop") else " + asyncio")
-    load = Path("/proc/loadavg").read_text().split()[0] + f" on {os.cpu_count()} CPUs"
-    port = free_port()
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--serve", "--port", str(port), "--dest", str(dest)]
-    if args.app:
-        cmd += ["--app", args.app]
-    proc = subprocess.Popen(cmd, cwd=str(REPO))
-    t_cp: list[float] = []
-    t_cp_sync: list[float] = []
-    t_up: list[float] = []
-    t_drain: list[float] = []
-    replies: list[dict] = []
+    dest.mkdir(parents=True, exist_ok=True)
+    src = work / "wrfinput_d01"
     try:
-        wait_listening(port, proc)
-        before = proc_status(proc.pid)
-        # Page-cache and writeback behaviour varies a lot between runs on a VM: alternate the
-        # contenders, flush dirty pages before each (os.sync), and compare medians.
-        for _ in range(args.rounds):
-            os.sync()
-            t_cp.append(time_cp(src, work / "copy.bin", fsync=False))
-            os.sync()
-            t_cp_sync.append(time_cp(src, work / "copy.bin", fsync=True))
-            os.sync()
-            elapsed, reply = upload(port, args.path, src, "wrfinput_d01", args.header)
-            t_up.append(elapsed)
-            replies.append(reply)
-            if not args.app:
-                os.sync()
-                t_drain.append(upload(port, "/drain", src, "wrfinput_d01", [])[0])
-        after = proc_status(proc.pid)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(15)
+        make_source(src, args.size_mib * MiB)
+        want = sha256_of(src)
+        print(f"source: {args.size_mib} MiB in {work}; client {args.client}; {describe_machine()}")
 
-    ok = all(r.get("sha256") in (None, want_sha.hexdigest()) for r in replies)
-    med = statistics.median
-    mbps = lambda t: size / MiB / t  # noqa: E731
-    fmt = lambda ts: " ".join(f"{t:.2f}" for t in ts)  # noqa: E731
-    print(f"rounds: {args.rounds} (times in s; medians compared); uvicorn http: {impl}; "
-          f"load average at start: {load}")
-    print(f"cp:            median {med(t_cp):6.2f} s {mbps(med(t_cp)):7.0f} MiB/s   [{fmt(t_cp)}]")
-    print(f"cp + fsync:    median {med(t_cp_sync):6.2f} s {mbps(med(t_cp_sync)):7.0f} MiB/s   [{fmt(t_cp_sync)}]")
-    print(f"upload (API):  median {med(t_up):6.2f} s {mbps(med(t_up)):7.0f} MiB/s   [{fmt(t_up)}]"
-          f"   sha256 {'matches' if ok else 'MISMATCH'}")
-    if t_drain:
-        print(f"uvicorn drain: median {med(t_drain):6.2f} s {mbps(med(t_drain)):7.0f} MiB/s   [{fmt(t_drain)}]"
-              "   (body read and discarded: the server's own ceiling)")
-    print(f"ratio upload/cp:          {med(t_cp) / med(t_up):.2f}   (target >= 0.5)")
-    print(f"ratio upload/(cp+fsync):  {med(t_cp_sync) / med(t_up):.2f}   (the upload fsyncs before its rename)")
-    if t_drain:
-        print(f"ratio upload/drain:       {med(t_drain) / med(t_up):.2f}   (share of the server's ceiling reached)")
-    growth = after["VmHWM"] - before["VmHWM"]
-    print(f"server RSS: before {before['VmRSS'] / MiB:.0f} MiB (peak {before['VmHWM'] / MiB:.0f}), "
-          f"peak after {after['VmHWM'] / MiB:.0f} MiB, growth {growth / MiB:.1f} MiB   (target < 100 MiB)")
-    shutil.rmtree(work, ignore_errors=True)
+        def check_reply(body: str) -> None:
+            if want not in body:
+                raise SystemExit(f"sha256 mismatch: {body[:300]}")
+
+        app, port = start_server(["--serve", "uvicorn", "--dest", str(dest)])
+        try:
+            with page_reporting_paused() as vm_note:
+                print(vm_note)
+                under_test = UnderTest(f"http://127.0.0.1:{port}/upload", app, dest / src.name, check_reply)
+                measure(args.rounds, src, work, under_test, args.client)
+        finally:
+            stop_server(app)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
