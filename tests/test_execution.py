@@ -232,3 +232,26 @@ def test_cfl_blow_up_retries_from_restart_with_a_smaller_time_step(retry_stack: 
     assert len(retry) == 1 and "cfl" in retry[0]["reason"]
     namelist = (storage(api) / "runs" / rid / "namelist.input").read_text()
     assert "time_step = 10," in namelist and "restart = .true." in namelist and "start_minute = 1," in namelist
+
+
+def test_timeout_retries_from_restart_file(retry_stack: ApiServer, case: Path) -> None:
+    api = retry_stack
+    token = api.deployment.create_user_token("fay")
+    h = {"Authorization": f"Bearer {token}"}
+    # wrfrst every 2 model minutes; the first attempt hangs at step 25 (model minute 5) until Slurm's 1-minute
+    # time limit kills it; the retry must resume from wrfrst 00:04, not start over, and finish.
+    rid = ready_run(api, token, case, fail={"mode": "hang", "step": 25, "once": True},
+                    namelist={"time_control": {"run_minutes": 6, "history_interval": 2, "restart_interval": 2}})
+    assert httpx.post(f"{api.url}/wrf/{rid}/start", headers=h, data={"cores": "1"}).status_code == 202
+    r = final(api, token, rid, timeout=300)
+    assert r["status"] == "done", r["error"]
+    assert r["job"]["attempt"] == 2 and r["error"] is None
+    retry = [e for e in httpx.get(f"{api.url}/wrf/{rid}/events", headers=h).json() if e["action"] == "auto_retry"]
+    assert len(retry) == 1 and "after timeout" in retry[0]["reason"], retry
+    run_dir = storage(api) / "runs" / rid
+    namelist = (run_dir / "namelist.input").read_text()
+    assert "restart = .true." in namelist and "start_minute = 4," in namelist
+    assert (run_dir / "attempt-1" / "rsl.error.0000").exists()
+    first_main = next(line for line in (run_dir / "rsl.error.0000").read_text().splitlines()
+                      if line.startswith("Timing for main"))
+    assert "0001-01-01_00:04:12" in first_main  # the retry began at the restart time
