@@ -255,3 +255,40 @@ def test_timeout_retries_from_restart_file(retry_stack: ApiServer, case: Path) -
     first_main = next(line for line in (run_dir / "rsl.error.0000").read_text().splitlines()
                       if line.startswith("Timing for main"))
     assert "0001-01-01_00:04:12" in first_main  # the retry began at the restart time
+
+
+def _resume_node(node: str) -> None:
+    """Put a node the test set DOWN back into service (it may already be back: ReturnToService=2)."""
+    subprocess.run(["scontrol", "update", f"NodeName={node}", "State=RESUME"], capture_output=True, timeout=30)
+    wait_for(lambda: "down" not in subprocess.run(["sinfo", "-h", "-N", "-n", node, "-o", "%T"], capture_output=True,
+                                                  text=True, timeout=30).stdout, f"{node} back in service", 60)
+
+
+def test_node_failure_retries_from_restart_file(retry_stack: ApiServer, case: Path) -> None:
+    api = retry_stack
+    token = api.deployment.create_user_token("gus")
+    h = {"Authorization": f"Bearer {token}"}
+    # the first attempt writes wrfrst 00:04 and then hangs at step 25; its node is then marked DOWN, which
+    # Slurm reports as NODE_FAIL. The retry must resume from wrfrst 00:04 and finish.
+    rid = ready_run(api, token, case, fail={"mode": "hang", "step": 25, "once": True},
+                    namelist={"time_control": {"run_minutes": 6, "history_interval": 2, "restart_interval": 2}})
+    assert httpx.post(f"{api.url}/wrf/{rid}/start", headers=h, data={"cores": "1"}).status_code == 202
+    run_dir = storage(api) / "runs" / rid
+    wait_for(lambda: (run_dir / "wrfrst_d01_0001-01-01_00:04:00").exists() and
+             (run_dir / "emulator.fail.fired").exists(), "the first attempt to write wrfrst 00:04 and hang", 120)
+    job_id = get(api, token, rid)["job"]["job_id"]
+    node = subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%N"], capture_output=True, text=True,
+                          timeout=30, check=True).stdout.strip()
+    assert node, "the job is not running on any node"
+    try:
+        subprocess.run(["scontrol", "update", f"NodeName={node}", "State=DOWN", "Reason=cloudrun-test"],
+                       check=True, timeout=30)
+        r = final(api, token, rid)
+    finally:
+        _resume_node(node)
+    assert r["status"] == "done", r["error"]
+    assert r["job"]["attempt"] == 2 and r["error"] is None
+    retry = [e for e in httpx.get(f"{api.url}/wrf/{rid}/events", headers=h).json() if e["action"] == "auto_retry"]
+    assert len(retry) == 1 and "after node_fail" in retry[0]["reason"], retry
+    namelist = (run_dir / "namelist.input").read_text()
+    assert "restart = .true." in namelist and "start_minute = 4," in namelist
