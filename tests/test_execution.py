@@ -264,12 +264,27 @@ def _resume_node(node: str) -> None:
                                                   text=True, timeout=30).stdout, f"{node} back in service", 60)
 
 
-def test_node_failure_retries_from_restart_file(retry_stack: ApiServer, case: Path) -> None:
+def _fail_node(node: str) -> None:
+    subprocess.run(["scontrol", "update", f"NodeName={node}", "State=DOWN", "Reason=cloudrun-test"],
+                   check=True, timeout=30)
+
+
+def _preempt_on(node: str) -> None:
+    # scripts/slurm-up's higher-tier partition (PreemptMode=CANCEL): a job needing the whole node evicts ours
+    subprocess.run(["sbatch", "--parsable", "--partition=debug-urgent", f"--nodelist={node}", "--nodes=1",
+                    "--exclusive", "--time=1", "--output=/dev/null", "--wrap=sleep 1"], check=True, timeout=30,
+                   capture_output=True)
+
+
+@pytest.mark.parametrize("disrupt, code", [(_fail_node, "node_fail"), (_preempt_on, "preempted")],
+                         ids=["node_fail", "preempted"])
+def test_lost_node_retries_from_restart_file(retry_stack: ApiServer, case: Path, disrupt, code: str) -> None:
     api = retry_stack
-    token = api.deployment.create_user_token("gus")
+    token = api.deployment.create_user_token(f"gus-{code}")
     h = {"Authorization": f"Bearer {token}"}
-    # the first attempt writes wrfrst 00:04 and then hangs at step 25; its node is then marked DOWN, which
-    # Slurm reports as NODE_FAIL. The retry must resume from wrfrst 00:04 and finish.
+    # The first attempt writes wrfrst 00:04 and then hangs at step 25. Then its node is marked DOWN (Slurm
+    # reports NODE_FAIL) or a higher-tier job takes the node (PREEMPTED). The retry must resume from
+    # wrfrst 00:04 and finish.
     rid = ready_run(api, token, case, fail={"mode": "hang", "step": 25, "once": True},
                     namelist={"time_control": {"run_minutes": 6, "history_interval": 2, "restart_interval": 2}})
     assert httpx.post(f"{api.url}/wrf/{rid}/start", headers=h, data={"cores": "1"}).status_code == 202
@@ -281,14 +296,13 @@ def test_node_failure_retries_from_restart_file(retry_stack: ApiServer, case: Pa
                           timeout=30, check=True).stdout.strip()
     assert node, "the job is not running on any node"
     try:
-        subprocess.run(["scontrol", "update", f"NodeName={node}", "State=DOWN", "Reason=cloudrun-test"],
-                       check=True, timeout=30)
+        disrupt(node)
         r = final(api, token, rid)
     finally:
         _resume_node(node)
     assert r["status"] == "done", r["error"]
     assert r["job"]["attempt"] == 2 and r["error"] is None
     retry = [e for e in httpx.get(f"{api.url}/wrf/{rid}/events", headers=h).json() if e["action"] == "auto_retry"]
-    assert len(retry) == 1 and "after node_fail" in retry[0]["reason"], retry
+    assert len(retry) == 1 and f"after {code}" in retry[0]["reason"], retry
     namelist = (run_dir / "namelist.input").read_text()
     assert "restart = .true." in namelist and "start_minute = 4," in namelist

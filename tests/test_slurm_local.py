@@ -70,7 +70,7 @@ def test_slurm_up_is_idempotent_and_describes_the_cluster(slurm_cluster: dict[st
     assert "slurmctld already running" in proc.stdout and "changed=0" in proc.stdout
     assert _daemon_pids() == before                       # nothing restarted
     assert slurm_cluster["CR_NODES"] == "2" and slurm_cluster["CR_PARTITION"] == "debug"
-    sinfo = subprocess.run(["sinfo", "-h", "-N", "-o", "%N %c %l"], capture_output=True, text=True).stdout.split()
+    sinfo = subprocess.run(["sinfo", "-h", "-N", "-p", "debug", "-o", "%N %c %l"], capture_output=True, text=True).stdout.split()
     assert sinfo == ["node1", "2", "1:00:00", "node2", "2", "1:00:00"]
 
 
