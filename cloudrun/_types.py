@@ -48,6 +48,7 @@ class ComputeOption(TypedDict, total=False):
     time: float
     cost: float
     recommended: bool
+    estimate_basis: str  # the default cost model, or runs measured on this cluster
 
 
 class JobInfo(TypedDict, total=False):

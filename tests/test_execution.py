@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import create_engine, text
 
 from cloudrun import Cloudrun
 from tests.factory import make_ideal_case
@@ -306,3 +307,43 @@ def test_lost_node_retries_from_restart_file(retry_stack: ApiServer, case: Path,
     assert len(retry) == 1 and f"after {code}" in retry[0]["reason"], retry
     namelist = (run_dir / "namelist.input").read_text()
     assert "restart = .true." in namelist and "start_minute = 4," in namelist
+
+
+@pytest.fixture(scope="module")
+def calibration_stack(slurm_cluster: dict, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:  # noqa: F811
+    root = tmp_path_factory.mktemp("calibration")
+    dep = Deployment(root, f"sqlite:///{root / 'cloudrun.db'}",
+                     {**DAEMON_TEST_ENV, "CLOUDRUN_COST_CALIBRATION_MIN_RUNS": "2"})
+    dep.cli("db", "upgrade")
+    api = ApiServer(dep).start()
+    daemon = DaemonProcess(dep).start()
+    yield api
+    daemon.stop()
+    api.stop()
+
+
+def test_finished_runs_refine_the_estimates(calibration_stack: ApiServer, case: Path) -> None:
+    api = calibration_stack
+    token = api.deployment.create_user_token("hal")
+    h = {"Authorization": f"Bearer {token}"}
+    first, second = ready_run(api, token, case), ready_run(api, token, case)
+    default = {o["cores"]: o for o in get(api, token, first)["compute_options"]}
+    assert default[1]["estimate_basis"].startswith("default cost model")
+    for rid in (first, second):
+        assert httpx.post(f"{api.url}/wrf/{rid}/start", headers=h, data={"cores": "1"}).status_code == 202
+    for rid in (first, second):
+        assert final(api, token, rid)["status"] == "done"
+    engine = create_engine(api.deployment.database_url)
+    try:
+        with engine.connect() as conn:
+            measured = conn.execute(text("SELECT seconds_per_point_step FROM jobs WHERE run_id IN (:a, :b)"),
+                                    {"a": first, "b": second}).scalars().all()
+    finally:
+        engine.dispose()
+    assert len(measured) == 2 and all(m is not None and m > 0 for m in measured), measured
+    # the next setup of the same case estimates with the median of the two measured speeds
+    third = {o["cores"]: o for o in get(api, token, ready_run(api, token, case))["compute_options"]}
+    assert third[1]["estimate_basis"].startswith("measured on this cluster: median of the last 2")
+    median = sum(measured) / 2
+    default_constant = float(api.deployment.cli("config", "cost.seconds_per_point_step").stdout.strip())
+    assert third[1]["time"] == pytest.approx(default[1]["time"] * median / default_constant, rel=1e-2)

@@ -54,6 +54,8 @@ class ComputeOption(BaseModel):
     time: float = Field(description="estimated wall time, seconds")
     cost: float
     recommended: bool = False
+    estimate_basis: Optional[str] = Field(None, description="where the speed behind time and cost comes from: the "
+                                          "default cost model or runs measured on this cluster")
 
 
 class JobInfo(BaseModel):

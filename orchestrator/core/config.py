@@ -66,6 +66,8 @@ class CostSettings(_Section):
     seconds_per_point_step: float = Field(2.0e-6, gt=0)
     parallel_alpha: float = Field(0.02, ge=0)
     price_per_core_hour: float = Field(0.05, ge=0)
+    calibration_min_runs: int = Field(3, ge=0)
+    calibration_window: int = Field(20, ge=1)
 
 
 class SlurmSettings(_Section):

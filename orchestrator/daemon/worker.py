@@ -22,6 +22,7 @@ from orchestrator.core.config import Settings
 from orchestrator.daemon import failpoints
 from orchestrator.daemon.progress import ProgressReader, list_outputs, missing_history
 from orchestrator.daemon.staging import prepare_attempt
+from orchestrator.service import calibration
 from orchestrator.service import execution
 from orchestrator.service.outcome import judge
 from orchestrator.slurm.client import JobInfo, SchedulerUnavailable, SlurmClient, SlurmError, SubmitRejected
@@ -64,6 +65,7 @@ class Worker:
         self.slurm = slurm
         self.owner = owner or default_owner()
         self.progress = ProgressReader()
+        self.cost = calibration.cost_model(settings)  # for the speed a finished run measured
 
     # ------------------------------------------------------------------ the cycle
 
@@ -274,7 +276,7 @@ class Worker:
             if changed_values:
                 execution.record_progress(session, run.id, self.owner, changed_values)
             changed = execution.apply_observation(session, run.id, job.id, info, outcome, self.owner,
-                                                  self.settings.daemon.max_auto_retries)
+                                                  self.settings.daemon.max_auto_retries, self.cost)
         if changed:
             report.changes.append(f"{run.id}: {changed}")
         if run.status == "deleted" or run.intent == "delete":

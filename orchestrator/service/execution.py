@@ -13,6 +13,7 @@ from sqlalchemy import and_, bindparam, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from orchestrator.service import calibration
 from orchestrator.service import runs as run_service
 from orchestrator.service.lifecycle import Status, next_status
 from orchestrator.service.outcome import ACTION_DONE, ACTION_FAILED, ACTION_STOPPED, Outcome
@@ -20,6 +21,7 @@ from orchestrator.service.views import touch
 from orchestrator.slurm.client import JobInfo
 from orchestrator.slurm.jobscript import job_name
 from orchestrator.store.models import Job, Run, SchedulerHealth, utcnow
+from orchestrator.wrf.decomposition import CostModel
 from orchestrator.wrf.namelist import smaller_time_step
 
 ATTENTION = or_(Run.status.in_([Status.starting.value, Status.active.value]),  # type: ignore[attr-defined]
@@ -178,9 +180,10 @@ def retry_plan(run: Run, error: dict[str, Any] | None, max_retries: int) -> dict
 
 
 def apply_observation(session: Session, run_id: str, job_pk: int, info: JobInfo | None, outcome: Outcome,
-                      owner: str, max_retries: int = 0) -> str | None:
+                      owner: str, max_retries: int = 0, cost: CostModel | None = None) -> str | None:
     """Record what Slurm said and move the run per ``outcome`` (or retry it automatically where DESIGN §4
-    says so). Returns the new status if it changed."""
+    says so). With ``cost``, a run finished in one attempt also records the speed it measured (calibration).
+    Returns the new status if it changed."""
     run = _locked(session, run_id, owner)
     job = session.get(Job, job_pk)
     if run is None or job is None:
@@ -211,6 +214,9 @@ def apply_observation(session: Session, run_id: str, job_pk: int, info: JobInfo 
             run.error = outcome.error
         if action == ACTION_DONE:
             run.percent_complete, run.remaining_time = 100.0, 0.0
+            if cost is not None:
+                job.seconds_per_point_step = calibration.measure_attempt(run, job, cost)
+                session.add(job)
         if run.status in (Status.done.value, Status.error.value, Status.stopped.value):
             run.time_stopped = utcnow()
             run.intent = None

@@ -11,13 +11,14 @@ from typing import Any
 from sqlmodel import Session, select
 
 from orchestrator.core.config import Settings
+from orchestrator.service import calibration
 from orchestrator.service import runs as run_service
-from orchestrator.service.outcome import parse_time
 from orchestrator.service.errors import BadRequest, Conflict
 from orchestrator.service.views import required_input_files
 from orchestrator.store.models import InputFile, Run, User
 from orchestrator.store.paths import run_dir, uploads_dir
 from orchestrator.store.rundir import stage_run_directory
+from orchestrator.wrf.decomposition import CostModel, calibrated
 from orchestrator.wrf.namelist import namelist_for
 from orchestrator.wrf.types import Problem, Severity
 
@@ -47,11 +48,14 @@ def _file_problems(row: InputFile) -> list[Problem]:
     return out
 
 
-def plan_setup(settings: Settings, run: Run, files: list[InputFile], overrides: dict[str, Any] | None) -> SetupPlan:
-    """Decide the namelist, the compute options and the build for ``run`` from its stored inputs."""
+def plan_setup(settings: Settings, run: Run, files: list[InputFile], overrides: dict[str, Any] | None,
+               cost: tuple[CostModel, str] | None = None) -> SetupPlan:
+    """Decide the namelist, the compute options and the build for ``run`` from its stored inputs.
+
+    ``cost``: the cost model and where its speed comes from (``calibration.cost_model_for``); default: config."""
     from orchestrator.wrf.builds import build_for_version, registered_builds
     from orchestrator.wrf.consistency import check_consistency
-    from orchestrator.wrf.decomposition import ClusterShape, CostModel, compute_options
+    from orchestrator.wrf.decomposition import ClusterShape, compute_options
     from orchestrator.wrf.headers import read_header
     from orchestrator.wrf.namelist import render_namelist
 
@@ -93,18 +97,16 @@ def plan_setup(settings: Settings, run: Run, files: list[InputFile], overrides: 
     plan.model_info["real_data"] = "wrfbdy_d01" in headers
     plan.warnings += list(result.warnings)
     model = result.model
-    domains = [(x + 1, y + 1, z + 1) for z, y, x in model["domain_shape"]]
-    run_seconds = (parse_time(model["end_time"]) - parse_time(model["start_time"])).total_seconds()
     c = settings.cluster
+    model_cost, basis = cost or calibrated(calibration.cost_model(settings), [], 0)
     options = compute_options(
-        domains, run_seconds, float(model["dt"]),
-        ClusterShape(c.cores_per_node, c.memory_per_node_mb, c.max_nodes, c.partition_time_limit_s),
-        CostModel(settings.cost.seconds_per_point_step, settings.cost.parallel_alpha, settings.cost.price_per_core_hour))
+        calibration.domains_of(model), calibration.run_seconds_of(model), float(model["dt"]),
+        ClusterShape(c.cores_per_node, c.memory_per_node_mb, c.max_nodes, c.partition_time_limit_s), model_cost)
     if not options:
         plan.problems.append(Problem("no_compute_option", "no core count fits this grid on this cluster within the "
                                      "partition time limit; shorten the run or use a coarser grid", None))
         return plan
-    plan.compute_options = [asdict(o) for o in options]
+    plan.compute_options = [{**asdict(o), "estimate_basis": basis} for o in options]
     return plan
 
 
@@ -118,7 +120,7 @@ def setup_run(session: Session, settings: Settings, user: User, run_id: str,
     if fetching:
         raise Conflict(f"still fetching {', '.join(fetching)}; call setup when the files are ready",
                        code="inputs_fetching")
-    plan = plan_setup(settings, run, files, overrides)
+    plan = plan_setup(settings, run, files, overrides, calibration.cost_model_for(session, settings, run.version))
     if not plan.ok:
         problems = [p.as_dict() for p in plan.problems + plan.warnings]
         code = "namelist_mismatch" if any(p.code.startswith(("namelist", "mismatch")) or p.file == "namelist.input"

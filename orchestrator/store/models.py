@@ -95,6 +95,9 @@ class Job(SQLModel, table=True):
     submitted: Optional[datetime] = None
     started: Optional[datetime] = None
     ended: Optional[datetime] = None
+    # What this attempt measured, when it finished the run: wall seconds per grid-point step on one core
+    # (the cost model's constant, see wrf/decomposition.py); setup takes the median of recent ones.
+    seconds_per_point_step: Optional[float] = None
     created_at: datetime = Field(default_factory=utcnow)
 
 

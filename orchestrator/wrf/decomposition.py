@@ -12,7 +12,7 @@ n % p − (n % p) // 2 tasks.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 MIN_PATCH = 10        # WRF v4.0 module_check_a_mundo limit, applied by Cloudrun to 3.8.1/3.9 as well
@@ -38,7 +38,8 @@ class CostModel:
     efficiency = 1 / (1 + parallel_alpha × halo/interior): halo is the ring of halo_width points around the
     average patch, interior the patch itself, so efficiency falls as patches shrink (1.0 on one core).
     seconds_per_point_step = 1e-6 is calibrated on the two runs observed with real wrf.exe 3.9 on 2 ranks
-    (em_quarter_ss 0.9e-6, em_b_wave 0.6e-6 s per point-step including start-up); refine per cluster.
+    (em_quarter_ss 0.9e-6, em_b_wave 0.6e-6 s per point-step including start-up). Each cluster refines it
+    with its own finished runs (``measured_seconds_per_point_step`` per attempt, ``calibrated`` at setup).
     """
 
     seconds_per_point_step: float = 1.0e-6
@@ -139,9 +140,7 @@ def compute_options(domains: Sequence[tuple[int, int, int]], run_seconds: float,
     """
     if not domains:
         return []
-    ratios = list(step_ratios) if step_ratios else [1] * len(domains)
-    d01_steps = math.ceil(run_seconds / time_step)
-    point_steps = sum(d01_steps * r * e_we * e_sn * e_vert for (e_we, e_sn, e_vert), r in zip(domains, ratios))
+    work = point_steps(domains, run_seconds, time_step, step_ratios)
     memory_mb = sum(e_we * e_sn * e_vert for e_we, e_sn, e_vert in domains) * cost.memory_per_point_bytes / 1e6
     options: list[ComputeOption] = []
     for cores in candidate_counts(cluster):
@@ -153,7 +152,7 @@ def compute_options(domains: Sequence[tuple[int, int, int]], run_seconds: float,
         if memory_mb / nodes > cluster.memory_per_node_mb:
             continue
         eff = efficiency(domains, px, py, cost)
-        wall = point_steps * cost.seconds_per_point_step / (cores * eff)
+        wall = work * cost.seconds_per_point_step / (cores * eff)
         if wall > cluster.partition_time_limit_s:
             continue
         options.append(ComputeOption(cores=cores, nodes=nodes, nproc_x=px, nproc_y=py, min_patch_x=mx,
@@ -161,6 +160,44 @@ def compute_options(domains: Sequence[tuple[int, int, int]], run_seconds: float,
                                      cost=round(cores * wall / 3600.0 * cost.price_per_core_hour, 6),
                                      efficiency=round(eff, 3)))
     return _mark_recommended(options, cost)
+
+
+def point_steps(domains: Sequence[tuple[int, int, int]], run_seconds: float, time_step: float,
+                step_ratios: Sequence[int] | None = None) -> int:
+    """Grid-point steps of a run: d01 steps × every domain's staggered points × its step ratio (see CostModel)."""
+    ratios = list(step_ratios) if step_ratios else [1] * len(domains)
+    d01_steps = math.ceil(run_seconds / time_step)
+    return sum(d01_steps * r * e_we * e_sn * e_vert for (e_we, e_sn, e_vert), r in zip(domains, ratios))
+
+
+def measured_seconds_per_point_step(domains: Sequence[tuple[int, int, int]], run_seconds: float, time_step: float,
+                                    cores: int, wall_seconds: float, cost: CostModel,
+                                    step_ratios: Sequence[int] | None = None) -> float | None:
+    """The CostModel constant a finished attempt implies: ``compute_options``' wall-time formula solved for
+    seconds_per_point_step, with the mesh Cloudrun gave those cores. None when there is nothing to learn from
+    (no model time covered, no wall time)."""
+    work = point_steps(domains, run_seconds, time_step, step_ratios) if run_seconds > 0 else 0
+    if work <= 0 or wall_seconds <= 0 or cores < 1:
+        return None
+    px, py = best_mesh(cores, domains)
+    return wall_seconds * cores * efficiency(domains, px, py, cost) / work
+
+
+def calibrated(cost: CostModel, samples: Sequence[float], min_samples: int) -> tuple[CostModel, str]:
+    """The cost model refined by measured runs on this cluster: the median of ``samples`` (newest first, already
+    windowed by the caller) replaces seconds_per_point_step once there are ``min_samples`` of them. Returns the
+    model and a sentence saying where its constant came from."""
+    if min_samples < 1:
+        return cost, f"default cost model ({cost.seconds_per_point_step:.3g} s per grid-point step)"
+    if len(samples) < min_samples:
+        return cost, (f"default cost model ({cost.seconds_per_point_step:.3g} s per grid-point step; "
+                      f"{len(samples)} measured run(s) of this version so far, {min_samples} needed)")
+    ordered = sorted(samples)
+    mid = len(ordered) // 2
+    median = ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+    return (replace(cost, seconds_per_point_step=median),
+            f"measured on this cluster: median of the last {len(samples)} finished run(s) of this version, "
+            f"{median:.3g} s per grid-point step")
 
 
 def _mark_recommended(options: list[ComputeOption], cost: CostModel) -> list[ComputeOption]:
