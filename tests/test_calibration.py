@@ -1,10 +1,9 @@
 """The cost model refined by measured runs: the measurement of one finished attempt (pure), the median rule
-(pure), and the newest measurements of a version read back from a real database (SQLite and PostgreSQL)."""
+(pure), and the newest measurements of a version read back from a real database (SQLite and PostgreSQL, through
+the shared ``deployment`` fixture)."""
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 from sqlmodel import Session
@@ -15,7 +14,7 @@ from orchestrator.store.db import make_engine
 from orchestrator.store.models import Job, Run, User
 from orchestrator.wrf.decomposition import (
     ClusterShape, CostModel, calibrated, compute_options, measured_seconds_per_point_step, point_steps)
-from tests.servers import Deployment, create_pg_database, drop_pg_database
+from tests.servers import Deployment
 
 GRID = [(201, 201, 41)]  # ~200x200, 40 levels
 BIG = ClusterShape(cores_per_node=8, memory_per_node_mb=10**9, max_nodes=4, partition_time_limit_s=10**9)
@@ -77,22 +76,6 @@ def test_measure_attempt_reads_the_run_and_its_job() -> None:
     assert calibration.measure_attempt(run, job, cost) == pytest.approx(expected)
     assert calibration.measure_attempt(run, _job("r1", 2, 600.0, 1), cost) is None  # a retry: no clean sample
     assert calibration.measure_attempt(run, Job(run_id="r1", attempt=1, job_name="x"), cost) is None  # no times
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def deployment(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Deployment]:
-    if request.param == "sqlite":
-        dep = Deployment(tmp_path, f"sqlite:///{tmp_path / 'c.db'}")
-        dep.cli("db", "upgrade")
-        yield dep
-        return
-    name, url = create_pg_database()
-    try:
-        dep = Deployment(tmp_path, url)
-        dep.cli("db", "upgrade")
-        yield dep
-    finally:
-        drop_pg_database(name)
 
 
 def test_newest_measurements_of_the_version_are_used(deployment: Deployment, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -21,16 +22,28 @@ SHORT_RUN = {"time_control": {"run_minutes": 6, "history_interval": 2, "restart_
 EXPECTED_WRFOUT = [f"wrfout_d01_0001-01-01_00:0{m}:00" for m in (0, 2, 4, 6)]
 
 
-@pytest.fixture(scope="module")
-def stack(slurm_cluster: dict, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ApiServer, DaemonProcess]]:  # noqa: F811
-    root = tmp_path_factory.mktemp("exec")
-    dep = Deployment(root, f"sqlite:///{root / 'cloudrun.db'}", dict(DAEMON_TEST_ENV))
+@contextmanager
+def serving(tmp_path_factory: pytest.TempPathFactory, name: str,
+            extra_env: dict[str, str] | None = None) -> Iterator[tuple[ApiServer, DaemonProcess]]:
+    """An API server and a daemon on a fresh SQLite deployment, with the test daemon settings + ``extra_env``."""
+    root = tmp_path_factory.mktemp(name)
+    dep = Deployment(root, f"sqlite:///{root / 'cloudrun.db'}", {**DAEMON_TEST_ENV, **(extra_env or {})})
     dep.cli("db", "upgrade")
     api = ApiServer(dep).start()
-    daemon = DaemonProcess(dep).start()
-    yield api, daemon
-    daemon.stop()
-    api.stop()
+    try:
+        daemon = DaemonProcess(dep).start()
+        try:
+            yield api, daemon
+        finally:
+            daemon.stop()
+    finally:
+        api.stop()
+
+
+@pytest.fixture(scope="module")
+def stack(slurm_cluster: dict, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ApiServer, DaemonProcess]]:  # noqa: F811
+    with serving(tmp_path_factory, "exec") as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
@@ -207,15 +220,8 @@ def test_stop_then_start_resumes_from_restart_file(stack: tuple[ApiServer, Daemo
 
 @pytest.fixture(scope="module")
 def retry_stack(slurm_cluster: dict, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:  # noqa: F811
-    root = tmp_path_factory.mktemp("retry")
-    dep = Deployment(root, f"sqlite:///{root / 'cloudrun.db'}",
-                     {**DAEMON_TEST_ENV, "CLOUDRUN_DAEMON_MAX_AUTO_RETRIES": "1"})
-    dep.cli("db", "upgrade")
-    api = ApiServer(dep).start()
-    daemon = DaemonProcess(dep).start()
-    yield api
-    daemon.stop()
-    api.stop()
+    with serving(tmp_path_factory, "retry", {"CLOUDRUN_DAEMON_MAX_AUTO_RETRIES": "1"}) as (api, _):
+        yield api
 
 
 def test_cfl_blow_up_retries_from_restart_with_a_smaller_time_step(retry_stack: ApiServer, case: Path) -> None:
@@ -311,15 +317,8 @@ def test_lost_node_retries_from_restart_file(retry_stack: ApiServer, case: Path,
 
 @pytest.fixture(scope="module")
 def calibration_stack(slurm_cluster: dict, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:  # noqa: F811
-    root = tmp_path_factory.mktemp("calibration")
-    dep = Deployment(root, f"sqlite:///{root / 'cloudrun.db'}",
-                     {**DAEMON_TEST_ENV, "CLOUDRUN_COST_CALIBRATION_MIN_RUNS": "2"})
-    dep.cli("db", "upgrade")
-    api = ApiServer(dep).start()
-    daemon = DaemonProcess(dep).start()
-    yield api
-    daemon.stop()
-    api.stop()
+    with serving(tmp_path_factory, "calibration", {"CLOUDRUN_COST_CALIBRATION_MIN_RUNS": "2"}) as (api, _):
+        yield api
 
 
 def test_finished_runs_refine_the_estimates(calibration_stack: ApiServer, case: Path) -> None:
