@@ -1,4 +1,5 @@
-"""500 mutating calls from 20 concurrent clients on PostgreSQL: no duplicate, lost or half-written row.
+"""500 mutating calls from 20 concurrent clients on PostgreSQL: no duplicate, lost or half-written row. Also:
+the first scheduler-health writes of several daemons racing on a fresh database (SQLite and PostgreSQL).
 
 Each client creates 6 runs, uploads twice to 3 of them and deletes the other 3 (20 x 15 = 300 calls), then all 20 fight over a shared pool
 of 10 runs (200 calls: uploads of one file name with client-specific bytes, and deletes). Afterwards the
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -16,7 +18,11 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy import create_engine, text
+from sqlmodel import Session
 
+from orchestrator.service.execution import set_scheduler_health
+from orchestrator.store.db import make_engine
+from orchestrator.store.models import SchedulerHealth
 from tests.servers import ApiServer, Deployment
 
 CLIENTS = 20
@@ -129,3 +135,26 @@ def test_500_mutations_from_20_clients(pg_api: ApiServer) -> None:
         if deletes:
             assert runs[rid] == "deleted" and not (storage / "uploads" / rid).exists()
     assert pg_api.tracebacks() == []
+
+
+def test_first_scheduler_health_writes_race_without_error(deployment: Deployment) -> None:
+    """Daemons and cron's reconcile start on a fresh database together: each records scheduler health first.
+    They used to get-or-create the row, and all but one failed on its primary key (cron's reconcile then
+    exited with a database error)."""
+    engine = make_engine(deployment.database_url)
+    cluster = f"race-{random.randrange(10**9)}"
+    start = threading.Barrier(8)
+
+    def record(i: int) -> None:
+        with Session(engine) as session:
+            start.wait(10)
+            set_scheduler_health(session, cluster, i % 2 == 0, f"writer {i}")
+
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(record, range(8)))  # re-raises any writer's error
+        with Session(engine) as session:
+            rows = session.query(SchedulerHealth).filter(SchedulerHealth.cluster == cluster).all()
+        assert len(rows) == 1 and rows[0].message.startswith("writer ")
+    finally:
+        engine.dispose()

@@ -10,6 +10,8 @@ from datetime import timedelta, timezone
 from typing import Any
 
 from sqlalchemy import and_, bindparam, or_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -280,13 +282,17 @@ def record_progress(session: Session, run_id: str, owner: str, values: dict[str,
 
 def set_scheduler_health(session: Session, cluster: str, available: bool, message: str | None) -> None:
     """What the daemon learned about the scheduler this cycle (shown by /readyz)."""
-    row = session.get(SchedulerHealth, cluster)
     now = utcnow()
-    if row is None:
-        row = SchedulerHealth(cluster=cluster, available=available, message=message, since=now, updated_at=now)
-    else:
-        if row.available != available:
-            row.since = now
-        row.available, row.message, row.updated_at = available, message, now
+    # Daemons and cron's reconcile all start on a fresh database at once: a plain get-or-create would let
+    # all but one fail on the primary key. Create the row idempotently first, then update it under a lock.
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    session.execute(insert(SchedulerHealth).values(cluster=cluster, available=available, message=message,
+                                                   since=now, updated_at=now)
+                    .on_conflict_do_nothing(index_elements=["cluster"]))
+    row = session.exec(select(SchedulerHealth).where(SchedulerHealth.cluster == cluster)
+                       .with_for_update().execution_options(populate_existing=True)).one()
+    if row.available != available:
+        row.since = now
+    row.available, row.message, row.updated_at = available, message, now
     session.add(row)
     session.commit()
