@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy import create_engine, text
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from orchestrator.service.execution import set_scheduler_health
 from orchestrator.store.db import make_engine
@@ -154,7 +154,7 @@ def test_first_scheduler_health_writes_race_without_error(deployment: Deployment
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(record, range(8)))  # re-raises any writer's error
         with Session(engine) as session:
-            rows = session.query(SchedulerHealth).filter(SchedulerHealth.cluster == cluster).all()
+            rows = session.exec(select(SchedulerHealth).where(SchedulerHealth.cluster == cluster)).all()
         assert len(rows) == 1 and rows[0].message.startswith("writer ")
     finally:
         engine.dispose()

@@ -164,7 +164,10 @@ def test_cancel_running_job_writes_exit_file(slurm: LocalSlurm, slurm_jobs: list
     slurm.cancel([job_id])
     wait_until(lambda: final_in_squeue(slurm, job_id), f"job {job_id} cancelled")
     status = wait_until(lambda: (run / EXIT_FILE).exists() and (run / EXIT_FILE).read_text(), "exit file")
-    assert status == "143\n"                      # SIGTERM went through the script's trap
+    # scancel signals the batch step and the srun step; Slurm does not order the two. 143: the batch shell got
+    # SIGTERM first and its trap wrote it; 1: the srun step was killed first and srun reported that. Either
+    # way the file is written and never says 0 (success).
+    assert status in ("143\n", "1\n"), status
 
 
 def test_one_squeue_and_one_sacct_for_many_jobs(slurm: LocalSlurm, slurm_jobs: list[str], tmp_path: Path) -> None:
