@@ -193,29 +193,48 @@ def test_failures_are_classified(stack: tuple[ApiServer, DaemonProcess], case: P
     assert (r["status"], r["error"]["code"]) == ("error", "timeout"), r["error"]
 
 
+def start_run_that_hangs_after_restart(api: ApiServer, token: str, case: Path, wait: bool = True) -> tuple[str, Path]:
+    """Start a 1-core run writing wrfrst every 2 model minutes whose first attempt hangs at step 25 (model minute
+    5, after wrfrst 00:04); with ``wait``, return once that attempt has written wrfrst 00:04 and hangs."""
+    rid = ready_run(api, token, case, fail={"mode": "hang", "step": 25, "once": True},
+                    namelist={"time_control": {"run_minutes": 6, "history_interval": 2, "restart_interval": 2}})
+    assert httpx.post(f"{api.url}/wrf/{rid}/start", headers={"Authorization": f"Bearer {token}"},
+                      data={"cores": "1"}).status_code == 202
+    run_dir = storage(api) / "runs" / rid
+    if wait:
+        wait_for(lambda: (run_dir / "wrfrst_d01_0001-01-01_00:04:00").exists() and
+                 (run_dir / "emulator.fail.fired").exists(), "the first attempt to write wrfrst 00:04 and hang", 120)
+    return rid, run_dir
+
+
+def assert_resumed_from_minute_4(run_dir: Path) -> None:
+    """The second attempt restarted from wrfrst 00:04 (namelist and its first step) and the first one's log was kept."""
+    namelist = (run_dir / "namelist.input").read_text()
+    assert "restart = .true." in namelist and "start_minute = 4," in namelist
+    first_main = next(line for line in (run_dir / "rsl.error.0000").read_text().splitlines()
+                      if line.startswith("Timing for main"))
+    assert "0001-01-01_00:04:12" in first_main  # the second attempt began at the restart time
+    assert (run_dir / "attempt-1" / "rsl.error.0000").exists()  # the first attempt's log was kept
+
+
+def auto_retries(api: ApiServer, token: str, run_id: str) -> list[dict]:
+    """The run's auto_retry events."""
+    rows = httpx.get(f"{api.url}/wrf/{run_id}/events", headers={"Authorization": f"Bearer {token}"}).json()
+    return [e for e in rows if e["action"] == "auto_retry"]
+
+
 def test_stop_then_start_resumes_from_restart_file(stack: tuple[ApiServer, DaemonProcess], case: Path) -> None:
     api, _ = stack
     token = api.deployment.create_user_token("dot")
     h = {"Authorization": f"Bearer {token}"}
-    # restart files every 2 model minutes; the first attempt hangs at step 25 (model minute 5), after wrfrst 00:04
-    rid = ready_run(api, token, case, fail={"mode": "hang", "step": 25, "once": True},
-                    namelist={"time_control": {"run_minutes": 6, "history_interval": 2, "restart_interval": 2}})
-    assert httpx.post(f"{api.url}/wrf/{rid}/start", headers=h, data={"cores": "1"}).status_code == 202
-    run_dir = storage(api) / "runs" / rid
-    wait_for(lambda: (run_dir / "wrfrst_d01_0001-01-01_00:04:00").exists() and
-             (run_dir / "emulator.fail.fired").exists(), "the first attempt to write wrfrst 00:04 and hang", 120)
+    rid, run_dir = start_run_that_hangs_after_restart(api, token, case)
     assert httpx.post(f"{api.url}/wrf/{rid}/stop", headers=h).status_code == 202
     assert final(api, token, rid)["status"] == "stopped"
     assert httpx.post(f"{api.url}/wrf/{rid}/start", headers=h, data={"cores": "1"}).status_code == 202
     r = final(api, token, rid)
     assert r["status"] == "done", r["error"]
     assert r["job"]["attempt"] == 2
-    namelist = (run_dir / "namelist.input").read_text()
-    assert "restart = .true." in namelist and "start_minute = 4" in namelist
-    first_main = next(line for line in (run_dir / "rsl.error.0000").read_text().splitlines()
-                      if line.startswith("Timing for main"))
-    assert "0001-01-01_00:04:12" in first_main  # the second attempt began at the restart time
-    assert (run_dir / "attempt-1" / "rsl.error.0000").exists()  # the first attempt's log was kept
+    assert_resumed_from_minute_4(run_dir)
 
 
 @pytest.fixture(scope="module")
@@ -235,7 +254,7 @@ def test_cfl_blow_up_retries_from_restart_with_a_smaller_time_step(retry_stack: 
     r = final(api, token, rid)
     assert r["status"] == "done", r["error"]
     assert r["job"]["attempt"] == 2 and r["error"] is None
-    retry = [e for e in httpx.get(f"{api.url}/wrf/{rid}/events", headers=h).json() if e["action"] == "auto_retry"]
+    retry = auto_retries(api, token, rid)
     assert len(retry) == 1 and "cfl" in retry[0]["reason"]
     namelist = (storage(api) / "runs" / rid / "namelist.input").read_text()
     assert "time_step = 10," in namelist and "restart = .true." in namelist and "start_minute = 1," in namelist
@@ -244,24 +263,15 @@ def test_cfl_blow_up_retries_from_restart_with_a_smaller_time_step(retry_stack: 
 def test_timeout_retries_from_restart_file(retry_stack: ApiServer, case: Path) -> None:
     api = retry_stack
     token = api.deployment.create_user_token("fay")
-    h = {"Authorization": f"Bearer {token}"}
-    # wrfrst every 2 model minutes; the first attempt hangs at step 25 (model minute 5) until Slurm's 1-minute
-    # time limit kills it; the retry must resume from wrfrst 00:04, not start over, and finish.
-    rid = ready_run(api, token, case, fail={"mode": "hang", "step": 25, "once": True},
-                    namelist={"time_control": {"run_minutes": 6, "history_interval": 2, "restart_interval": 2}})
-    assert httpx.post(f"{api.url}/wrf/{rid}/start", headers=h, data={"cores": "1"}).status_code == 202
+    # the hung first attempt runs into Slurm's 1-minute time limit; the retry must resume from wrfrst 00:04,
+    # not start over, and finish
+    rid, run_dir = start_run_that_hangs_after_restart(api, token, case, wait=False)
     r = final(api, token, rid, timeout=300)
     assert r["status"] == "done", r["error"]
     assert r["job"]["attempt"] == 2 and r["error"] is None
-    retry = [e for e in httpx.get(f"{api.url}/wrf/{rid}/events", headers=h).json() if e["action"] == "auto_retry"]
+    retry = auto_retries(api, token, rid)
     assert len(retry) == 1 and "after timeout" in retry[0]["reason"], retry
-    run_dir = storage(api) / "runs" / rid
-    namelist = (run_dir / "namelist.input").read_text()
-    assert "restart = .true." in namelist and "start_minute = 4," in namelist
-    assert (run_dir / "attempt-1" / "rsl.error.0000").exists()
-    first_main = next(line for line in (run_dir / "rsl.error.0000").read_text().splitlines()
-                      if line.startswith("Timing for main"))
-    assert "0001-01-01_00:04:12" in first_main  # the retry began at the restart time
+    assert_resumed_from_minute_4(run_dir)
 
 
 def _resume_node(node: str) -> None:
@@ -288,16 +298,9 @@ def _preempt_on(node: str) -> None:
 def test_lost_node_retries_from_restart_file(retry_stack: ApiServer, case: Path, disrupt, code: str) -> None:
     api = retry_stack
     token = api.deployment.create_user_token(f"gus-{code}")
-    h = {"Authorization": f"Bearer {token}"}
-    # The first attempt writes wrfrst 00:04 and then hangs at step 25. Then its node is marked DOWN (Slurm
-    # reports NODE_FAIL) or a higher-tier job takes the node (PREEMPTED). The retry must resume from
-    # wrfrst 00:04 and finish.
-    rid = ready_run(api, token, case, fail={"mode": "hang", "step": 25, "once": True},
-                    namelist={"time_control": {"run_minutes": 6, "history_interval": 2, "restart_interval": 2}})
-    assert httpx.post(f"{api.url}/wrf/{rid}/start", headers=h, data={"cores": "1"}).status_code == 202
-    run_dir = storage(api) / "runs" / rid
-    wait_for(lambda: (run_dir / "wrfrst_d01_0001-01-01_00:04:00").exists() and
-             (run_dir / "emulator.fail.fired").exists(), "the first attempt to write wrfrst 00:04 and hang", 120)
+    # Once the first attempt hangs after wrfrst 00:04, its node is marked DOWN (Slurm reports NODE_FAIL) or a
+    # higher-tier job takes the node (PREEMPTED). The retry must resume from wrfrst 00:04 and finish.
+    rid, run_dir = start_run_that_hangs_after_restart(api, token, case)
     job_id = get(api, token, rid)["job"]["job_id"]
     node = subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%N"], capture_output=True, text=True,
                           timeout=30, check=True).stdout.strip()
@@ -309,10 +312,9 @@ def test_lost_node_retries_from_restart_file(retry_stack: ApiServer, case: Path,
         _resume_node(node)
     assert r["status"] == "done", r["error"]
     assert r["job"]["attempt"] == 2 and r["error"] is None
-    retry = [e for e in httpx.get(f"{api.url}/wrf/{rid}/events", headers=h).json() if e["action"] == "auto_retry"]
+    retry = auto_retries(api, token, rid)
     assert len(retry) == 1 and f"after {code}" in retry[0]["reason"], retry
-    namelist = (run_dir / "namelist.input").read_text()
-    assert "restart = .true." in namelist and "start_minute = 4," in namelist
+    assert_resumed_from_minute_4(run_dir)
 
 
 @pytest.fixture(scope="module")
